@@ -1,0 +1,1 @@
+"""Developer tooling: local services for `make run`, the tests and the benchmarks."""

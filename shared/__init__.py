@@ -1,0 +1,1 @@
+"""Framework-free library of the registry: OCI rules, storage, services and the ASGI API."""

@@ -1,0 +1,147 @@
+"""Blob and upload endpoints: pull (redirect or proxy), push (monolithic, chunked, streamed), mount."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from shared.api.http import (
+    body_stream,
+    byte_range,
+    content_length,
+    content_range,
+    registry_of,
+    repository,
+)
+from shared.errors import ErrorCode, RegistryError
+from shared.oci.digest import Digest
+from shared.oci.names import validate_name
+from shared.registry.uploads import Upload, range_headers, validate_upload_id
+
+
+def _upload_headers(name: str, upload: Upload) -> dict[str, str]:
+    return {
+        "Location": f"/v2/{name}/blobs/uploads/{upload.id}",
+        "Docker-Upload-UUID": upload.id,
+        "Content-Length": "0",
+        **range_headers(upload),
+    }
+
+
+def _created(name: str, digest: Digest) -> Response:
+    return Response(
+        status_code=201,
+        headers={"Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": str(digest), "Content-Length": "0"},
+    )
+
+
+async def get_blob(request: Request) -> Response:
+    """GET/HEAD a blob: HEAD answers directly, GET redirects to a SAS URL or streams (with Range)."""
+    name = repository(request)
+    digest = Digest.parse(request.path_params["digest"])
+    registry = await registry_of(request)
+    info = await registry.blobs.stat(name, digest)
+    headers = {"Docker-Content-Digest": str(digest), "Accept-Ranges": "bytes"}
+    if request.method == "HEAD":
+        headers |= {"Content-Length": str(info.size), "Content-Type": "application/octet-stream"}
+        return Response(status_code=200, headers=headers)
+    if registry.settings.blob_redirect:
+        return RedirectResponse(await registry.blobs.read_url(info), status_code=307, headers=headers)
+    span = byte_range(request.headers.get("range"), info.size)
+    start, end = span if span is not None else (0, info.size - 1)
+    length = end - start + 1
+    headers |= {"Content-Length": str(length), "Content-Type": "application/octet-stream"}
+    if span is not None:
+        headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+    stream = registry.blobs.stream(info, start, length)
+    return StreamingResponse(stream, status_code=206 if span is not None else 200, headers=headers)
+
+
+async def delete_blob(request: Request) -> Response:
+    """DELETE a blob from the repository (the data stays while other repositories use it)."""
+    name = repository(request)
+    digest = Digest.parse(request.path_params["digest"])
+    registry = await registry_of(request)
+    await registry.blobs.unlink(name, digest)
+    return Response(status_code=202, headers={"Docker-Content-Digest": str(digest), "Content-Length": "0"})
+
+
+async def start_upload(request: Request) -> Response:
+    """POST: mount from another repository, push a whole blob (``digest``), or open an upload."""
+    name = repository(request)
+    registry = await registry_of(request)
+    params = request.query_params
+    if "mount" in params:
+        digest = Digest.parse(params["mount"])
+        source = validate_name(params["from"]) if params.get("from") else None
+        info = await registry.blobs.mount(name, digest, source)
+        if info is not None:
+            return _created(name, digest)
+    elif "digest" in params:
+        expected = Digest.parse(params["digest"])
+        declared = content_length(request)
+        info = await registry.uploads.put_monolithic(name, body_stream(request), expected)
+        if declared is not None and declared != info.size:
+            raise RegistryError(ErrorCode.SIZE_INVALID)
+        return _created(name, expected)
+    upload = await registry.uploads.start(name)
+    headers = _upload_headers(name, upload)
+    if registry.settings.chunk_min_bytes:
+        headers["OCI-Chunk-Min-Length"] = str(registry.settings.chunk_min_bytes)
+    return Response(status_code=202, headers=headers)
+
+
+async def _load(request: Request) -> tuple[str, Upload]:
+    name = repository(request)
+    registry = await registry_of(request)
+    upload_id = validate_upload_id(request.path_params["upload_id"])
+    return name, await registry.uploads.get(name, upload_id)
+
+
+async def _append(request: Request, upload: Upload, save: bool) -> Upload:
+    registry = await registry_of(request)
+    span = content_range(request)
+    declared = content_length(request)
+    length = declared
+    if span is not None:
+        length = span[1] - span[0] + 1
+        if declared is not None and declared != length:
+            raise RegistryError(ErrorCode.RANGE_INVALID, "Content-Length does not match Content-Range",
+                                headers=range_headers(upload))
+    return await registry.uploads.append(
+        upload, body_stream(request), span[0] if span else None, length, save=save
+    )
+
+
+async def upload_status(request: Request) -> Response:
+    """GET an upload's progress: 204 with ``Range``."""
+    name, upload = await _load(request)
+    return Response(status_code=204, headers=_upload_headers(name, upload))
+
+
+async def patch_upload(request: Request) -> Response:
+    """PATCH a chunk (``Content-Range``) or a streamed body onto an upload."""
+    name, upload = await _load(request)
+    upload = await _append(request, upload, save=True)
+    return Response(status_code=202, headers=_upload_headers(name, upload))
+
+
+async def finish_upload(request: Request) -> Response:
+    """PUT ``?digest=``: append the last chunk if any, verify the digest and commit."""
+    name, upload = await _load(request)
+    raw = request.query_params.get("digest")
+    if not raw:
+        raise RegistryError(ErrorCode.DIGEST_INVALID, "the digest parameter is required")
+    expected = Digest.parse(raw)
+    registry = await registry_of(request)
+    upload = await _append(request, upload, save=False)
+    await registry.uploads.complete(upload, expected)
+    return _created(name, expected)
+
+
+async def cancel_upload(request: Request) -> Response:
+    """DELETE an upload and what it staged."""
+    _, upload = await _load(request)
+    registry = await registry_of(request)
+    await registry.uploads.cancel(upload)
+    return Response(status_code=204, headers={"Content-Length": "0"})

@@ -1,0 +1,47 @@
+"""Discovery endpoints: the API root, tag lists, the catalog and referrers."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from shared.api.http import next_link, registry_of, repository
+from shared.oci.digest import Digest
+from shared.oci.manifest import OCI_INDEX
+from shared.registry.discovery import page_size
+
+
+async def api_root(request: Request) -> Response:
+    """``/v2/``: the registry speaks the distribution API."""
+    return JSONResponse({})
+
+
+async def list_tags(request: Request) -> Response:
+    """Tags of a repository in lexical order, paginated with ``n``/``last`` and ``Link``."""
+    name = repository(request)
+    n = page_size(request.query_params.get("n"))
+    registry = await registry_of(request)
+    page = await registry.discovery.tags(name, n, request.query_params.get("last"))
+    headers = {"Link": next_link(f"/v2/{name}/tags/list", n, page.items[-1])} if page.more else {}
+    return JSONResponse({"name": name, "tags": page.items}, headers=headers)
+
+
+async def catalog(request: Request) -> Response:
+    """Repository names in lexical order, paginated like tags."""
+    n = page_size(request.query_params.get("n"))
+    registry = await registry_of(request)
+    page = await registry.discovery.catalog(n, request.query_params.get("last"))
+    headers = {"Link": next_link("/v2/_catalog", n, page.items[-1])} if page.more else {}
+    return JSONResponse({"repositories": page.items}, headers=headers)
+
+
+async def referrers(request: Request) -> Response:
+    """An image index of the manifests that refer to a digest; always 200."""
+    name = repository(request)
+    subject = Digest.parse(request.path_params["digest"])
+    artifact_type = request.query_params.get("artifactType")
+    registry = await registry_of(request)
+    found = await registry.discovery.referrers(name, subject, artifact_type)
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [d.to_json() for d in found]}
+    headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type is not None else {}
+    return JSONResponse(index, media_type=OCI_INDEX, headers=headers)

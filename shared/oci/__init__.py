@@ -1,0 +1,1 @@
+"""Rules of the OCI distribution and image specs: names, digests, media types, manifests."""

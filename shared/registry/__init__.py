@@ -1,0 +1,1 @@
+"""Registry services: uploads, blobs, manifests, tags and discovery over the storage clients."""

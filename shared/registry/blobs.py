@@ -1,0 +1,133 @@
+"""Blobs: the content-addressed index shared by all repositories, and per-repository links.
+
+A repository serves a blob only if it is linked into it (pushed or mounted there); the data
+itself is stored once per digest in the whole registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+from shared.errors import ErrorCode, RegistryError
+from shared.oci.digest import Digest
+from shared.storage import layout
+from shared.storage.clients import StorageClients
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """A blob linked into a repository: its digest, size and the data blob holding it."""
+
+    digest: Digest
+    size: int
+    location: str
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class BlobService:
+    """Looks up, links, mounts, serves and unlinks blobs."""
+
+    def __init__(self, storage: StorageClients) -> None:
+        self.storage = storage
+
+    async def stat(self, repository: str, digest: Digest) -> BlobInfo:
+        """The blob ``digest`` as linked into ``repository``; BLOB_UNKNOWN if it is not."""
+        try:
+            row = await self.storage.repos.get_entity(
+                layout.encode_repository(repository), layout.link_key(str(digest))
+            )
+        except ResourceNotFoundError:
+            raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": str(digest)}) from None
+        return BlobInfo(digest, int(row["size"]), str(row["location"]))
+
+    async def is_linked(self, repository: str, digest: Digest) -> bool:
+        """True when ``digest`` is linked into ``repository``."""
+        try:
+            await self.stat(repository, digest)
+        except RegistryError:
+            return False
+        return True
+
+    async def indexed(self, digest: Digest) -> BlobInfo | None:
+        """The registry-wide index entry of ``digest``, or None."""
+        try:
+            row = await self.storage.blobs.get_entity(str(digest), "")
+        except ResourceNotFoundError:
+            return None
+        return BlobInfo(digest, int(row["size"]), str(row["location"]))
+
+    async def link(self, repository: str, info: BlobInfo) -> None:
+        """Make ``info`` visible in ``repository`` (idempotent)."""
+        await self.storage.repos.upsert_entity(
+            {
+                "PartitionKey": layout.encode_repository(repository),
+                "RowKey": layout.link_key(str(info.digest)),
+                "size": info.size,
+                "location": info.location,
+                "linked": _now(),
+            }
+        )
+
+    async def index(self, info: BlobInfo) -> BlobInfo:
+        """Record freshly committed content; when the digest is already stored, keep the old copy.
+
+        Returns the entry that won. The caller deletes its own data blob if it lost, so each
+        digest is stored once however many uploads raced.
+        """
+        entity = {"PartitionKey": str(info.digest), "RowKey": "", "size": info.size, "location": info.location}
+        try:
+            await self.storage.blobs.create_entity(entity)
+            return info
+        except ResourceExistsError:
+            existing = await self.indexed(info.digest)
+            if existing is None:  # deleted in between: try once more
+                await self.storage.blobs.upsert_entity(entity)
+                return info
+            return existing
+
+    async def mount(self, repository: str, digest: Digest, source: str | None) -> BlobInfo | None:
+        """Link ``digest`` into ``repository`` from ``source`` (or from anywhere when None).
+
+        Returns None when the blob cannot be mounted, so the caller starts an upload instead.
+        """
+        if source is not None:
+            try:
+                info = await self.stat(source, digest)
+            except RegistryError:
+                return None
+        else:
+            found = await self.indexed(digest)
+            if found is None:
+                return None
+            info = found
+        await self.link(repository, info)
+        return info
+
+    async def unlink(self, repository: str, digest: Digest) -> None:
+        """Remove the blob from ``repository``; the data stays for other repositories."""
+        await self.stat(repository, digest)
+        try:
+            await self.storage.repos.delete_entity(layout.encode_repository(repository), layout.link_key(str(digest)))
+        except ResourceNotFoundError:
+            raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": str(digest)}) from None
+
+    async def read_url(self, info: BlobInfo) -> str:
+        """A short-lived read-only URL of the blob's data."""
+        return await self.storage.read_url(info.location)
+
+    async def stream(self, info: BlobInfo, start: int, length: int) -> AsyncIterator[bytes]:
+        """The bytes ``start .. start+length-1`` of the blob, in chunks."""
+        if length == 0:
+            return
+        downloader = await self.storage.container.get_blob_client(info.location).download_blob(
+            offset=start, length=length
+        )
+        async for chunk in downloader.chunks():
+            yield chunk

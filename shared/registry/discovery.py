@@ -1,0 +1,101 @@
+"""Content discovery: tag lists, the catalog and the referrers API, paginated in lexical order."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from shared.errors import ErrorCode, RegistryError
+from shared.oci.digest import Digest
+from shared.oci.manifest import Descriptor
+from shared.storage import layout
+from shared.storage.clients import StorageClients
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of names, and whether another follows."""
+
+    items: list[str]
+    more: bool
+
+
+def page_size(raw: str | None) -> int | None:
+    """Parse the ``n`` query parameter; PAGINATION_NUMBER_INVALID for anything but 0..N."""
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise RegistryError(ErrorCode.PAGINATION_NUMBER_INVALID, detail={"n": raw[:20]})
+    return min(int(raw), MAX_PAGE)
+
+
+class DiscoveryService:
+    """Lists tags, repositories and referrers."""
+
+    def __init__(self, storage: StorageClients) -> None:
+        self.storage = storage
+
+    async def repository_exists(self, repository: str) -> bool:
+        """True when the repository has had a manifest pushed (it is in the catalog)."""
+        try:
+            await self.storage.repos.get_entity(
+                layout.CATALOG_PARTITION, layout.encode_repository(repository), select=["RowKey"]
+            )
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    async def tags(self, repository: str, n: int | None, last: str | None) -> Page:
+        """Tags of ``repository`` after ``last``, at most ``n`` (all when None); NAME_UNKNOWN if none exist."""
+        partition = layout.encode_repository(repository)
+        page = await self._range(partition, layout.TAG, last or "", n)
+        if not page.items and not last and not await self.repository_exists(repository):
+            raise RegistryError(ErrorCode.NAME_UNKNOWN, detail={"name": repository})
+        return page
+
+    async def catalog(self, n: int | None, last: str | None) -> Page:
+        """Repository names after ``last``, at most ``n``."""
+        page = await self._range(layout.CATALOG_PARTITION, "", layout.encode_repository(last or ""), n)
+        return Page([layout.decode_repository(k) for k in page.items], page.more)
+
+    async def referrers(self, repository: str, subject: Digest, artifact_type: str | None) -> list[Descriptor]:
+        """Descriptors of the manifests whose ``subject`` is ``subject``, optionally of one artifact type."""
+        prefix = layout.referrer_prefix(str(subject))
+        query = "PartitionKey eq @pk and RowKey gt @start and RowKey lt @end"
+        parameters = {"pk": layout.encode_repository(repository), "start": prefix, "end": prefix[:-1] + layout.RANGE_END}
+        if artifact_type is not None:
+            query += " and artifact_type eq @type"
+            parameters["type"] = artifact_type
+        found = []
+        async for row in self.storage.repos.query_entities(query, parameters=parameters):
+            found.append(
+                Descriptor(
+                    media_type=row["media_type"],
+                    digest=Digest.parse(row["RowKey"][len(prefix):]),
+                    size=int(row["size"]),
+                    artifact_type=row.get("artifact_type") or "",
+                    annotations=json.loads(row.get("annotations") or "{}"),
+                )
+            )
+        return found
+
+    async def _range(self, partition: str, prefix: str, after: str, n: int | None) -> Page:
+        if n == 0:
+            return Page([], False)
+        rows = self.storage.repos.query_entities(
+            "PartitionKey eq @pk and RowKey gt @start and RowKey lt @end",
+            parameters={"pk": partition, "start": prefix + after, "end": (prefix[:-1] + layout.RANGE_END) if prefix
+                        else layout.RANGE_END},
+            select=["RowKey"],
+            results_per_page=min((n or MAX_PAGE) + 1, MAX_PAGE + 1),
+        )
+        items: list[str] = []
+        async for row in rows:
+            if n is not None and len(items) == n:
+                return Page(items, True)
+            items.append(row["RowKey"][len(prefix):])
+        return Page(items, False)

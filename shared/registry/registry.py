@@ -1,0 +1,47 @@
+"""The registry's services wired over one storage account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.registry.blobs import BlobService
+from shared.registry.discovery import DiscoveryService
+from shared.registry.manifests import ManifestService
+from shared.registry.uploads import UploadService
+from shared.settings import Settings
+from shared.storage.clients import StorageClients
+
+
+@dataclass
+class Registry:
+    """Every service of the registry, sharing one set of storage clients."""
+
+    settings: Settings
+    storage: StorageClients
+    blobs: BlobService
+    uploads: UploadService
+    manifests: ManifestService
+    discovery: DiscoveryService
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Registry:
+        """Connect to storage, create the container and tables if needed, and wire the services."""
+        storage = StorageClients(settings)
+        try:
+            await storage.ensure()
+        except BaseException:
+            await storage.close()
+            raise
+        blobs = BlobService(storage)
+        return cls(
+            settings=settings,
+            storage=storage,
+            blobs=blobs,
+            uploads=UploadService(storage, blobs, settings.upload_block_bytes),
+            manifests=ManifestService(storage, blobs),
+            discovery=DiscoveryService(storage),
+        )
+
+    async def close(self) -> None:
+        """Close the storage clients."""
+        await self.storage.close()

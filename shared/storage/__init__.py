@@ -1,0 +1,1 @@
+"""Storage: where each fact lives in Azure Storage (layout), and the clients that reach it."""

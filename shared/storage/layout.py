@@ -1,0 +1,106 @@
+"""Every blob name and table key the registry uses, in one place.
+
+One storage account holds everything (a geo-replica is another account with the same layout)::
+
+    container <prefix>                       (blob container)
+      data/<upload-uuid>                     content of one blob: a block blob whose blocks were
+                                             staged by the upload's PATCHes and committed by its PUT
+      manifests/<algorithm>/<hex>            manifest bytes too large to keep inline in a table row
+
+    table <prefix>blobs                      the content-addressed index, shared by all repositories
+      PK <algorithm>:<hex>  RK ""            {location: data/<uuid>, size}
+
+    table <prefix>uploads                    upload sessions, so any instance can serve any request
+      PK <upload-uuid>      RK ""            {repository, offset, blocks, algorithm, hash_state}
+
+    table <prefix>repos                      one partition per repository, so that a manifest, its
+                                             tags and its referrer rows commit in one transaction
+      PK "_catalog"         RK enc(name)     {name}                 the catalog
+      PK enc(name)          RK m|<digest>    {media_type, size, content | location, subject, ...}
+                            RK t|<tag>       {digest, media_type, size}
+                            RK l|<digest>    {size}                 blob linked into the repository
+                            RK r|<subject>|<digest>  {media_type, size, artifact_type, annotations}
+
+Table keys may not contain ``/``. ``enc`` maps a repository name to a key that sorts in the same
+order as the name: ``/`` (0x2F) becomes ``0`` and each digit moves up one (``0``-``9`` to
+``1``-``:``), which keeps ``-`` < ``.`` < ``/`` < digits < ``_`` < letters.
+"""
+
+from __future__ import annotations
+
+CATALOG_PARTITION = "_catalog"
+MANIFEST = "m|"
+TAG = "t|"
+LINK = "l|"
+REFERRER = "r|"
+# The character after "|" sorts after every tag, digest and key character used in row keys.
+RANGE_END = "}"
+
+_ENCODE = str.maketrans({"/": "0", **{str(d): chr(ord("1") + d) for d in range(10)}})
+_DECODE = str.maketrans({v: k for k, v in {"/": "0", **{str(d): chr(ord("1") + d) for d in range(10)}}.items()})
+
+
+def container(prefix: str) -> str:
+    """The blob container of the registry."""
+    return prefix
+
+
+def blobs_table(prefix: str) -> str:
+    """The content-addressed blob index table."""
+    return f"{prefix}blobs"
+
+
+def uploads_table(prefix: str) -> str:
+    """The upload session table."""
+    return f"{prefix}uploads"
+
+
+def repos_table(prefix: str) -> str:
+    """The repository metadata table."""
+    return f"{prefix}repos"
+
+
+def data_blob(upload_id: str) -> str:
+    """The blob an upload stages its blocks in; after the commit it holds the content."""
+    return f"data/{upload_id}"
+
+
+def manifest_blob(digest: str) -> str:
+    """Where a manifest too large for a table row keeps its bytes."""
+    algorithm, _, hexpart = digest.partition(":")
+    return f"manifests/{algorithm}/{hexpart}"
+
+
+def encode_repository(name: str) -> str:
+    """The order-preserving table key of a (validated) repository name."""
+    return name.translate(_ENCODE)
+
+
+def decode_repository(key: str) -> str:
+    """The repository name of a key made by :func:`encode_repository`."""
+    return key.translate(_DECODE)
+
+
+def manifest_key(digest: str) -> str:
+    """Row key of a manifest in its repository's partition."""
+    return MANIFEST + digest
+
+
+def tag_key(tag: str) -> str:
+    """Row key of a tag."""
+    return TAG + tag
+
+
+def link_key(digest: str) -> str:
+    """Row key of a blob linked into a repository."""
+    return LINK + digest
+
+
+def referrer_key(subject: str, digest: str) -> str:
+    """Row key of a manifest ``digest`` that refers to ``subject``."""
+    return f"{REFERRER}{subject}|{digest}"
+
+
+def referrer_prefix(subject: str) -> str:
+    """Row key prefix of every referrer of ``subject``."""
+    return f"{REFERRER}{subject}|"
