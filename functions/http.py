@@ -10,7 +10,7 @@ from shared.api.app import create_app
 asgi_app = create_app()
 
 
-def function_app() -> func.FunctionApp:
+def function_app() -> func.AsgiFunctionApp:
     """A function app whose HTTP function (route ``{*route}``, anonymous) serves every request.
 
     The registry authenticates requests itself, so the function key is not used.

@@ -7,7 +7,7 @@ import azure.functions as func
 from shared.maintenance import purge_stale_uploads
 from shared.settings import Settings
 
-bp = func.Blueprint()
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 
 @bp.function_name("purge_stale_uploads")

@@ -30,7 +30,8 @@ SETTINGS: dict[str, str] = {
     "REGISTRY_BLOB_ENDPOINT": "Blob service URL used with the managed identity, e.g. `https://acct.blob.core.windows.net`.",
     "REGISTRY_TABLE_ENDPOINT": "Table service URL used with the managed identity, e.g. `https://acct.table.core.windows.net`.",
     "REGISTRY_STORAGE_PREFIX": "Prefix of the blob container and table names (lowercase letters and digits).",
-    "REGISTRY_BLOB_REDIRECT": "`true`: blob GETs answer 307 to a short-lived read-only SAS URL; `false`: the registry streams blobs itself.",
+    "REGISTRY_BLOB_REDIRECT": "`true`: blob GETs answer 307 to a short-lived read-only SAS URL; "
+    "`false`: the registry streams blobs itself.",
     "REGISTRY_SAS_TTL_SECONDS": "Lifetime of the SAS URLs that blob GETs redirect to.",
     "REGISTRY_UPLOAD_BLOCK_MIB": "Size of the blocks an upload is staged in (MiB); bounds the memory of one upload.",
     "REGISTRY_CHUNK_MIN_BYTES": "Smallest chunk clients are asked to PATCH (`OCI-Chunk-Min-Length`).",

@@ -52,8 +52,8 @@ class ErrorBoundary:
             log.exception("unhandled error (request %s)", request_id)
             if started:
                 raise
-            error = RegistryError(ErrorCode.UNKNOWN, detail={"requestId": request_id})
-            await _send_error(send_with_headers, scope, error)
+            unknown = RegistryError(ErrorCode.UNKNOWN, detail={"requestId": request_id})
+            await _send_error(send_with_headers, scope, unknown)
 
 
 def error_response(error: RegistryError, method: str) -> Response:

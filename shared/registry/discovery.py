@@ -66,7 +66,11 @@ class DiscoveryService:
         """Descriptors of the manifests whose ``subject`` is ``subject``, optionally of one artifact type."""
         prefix = layout.referrer_prefix(str(subject))
         query = "PartitionKey eq @pk and RowKey gt @start and RowKey lt @end"
-        parameters = {"pk": layout.encode_repository(repository), "start": prefix, "end": prefix[:-1] + layout.RANGE_END}
+        parameters = {
+            "pk": layout.encode_repository(repository),
+            "start": prefix,
+            "end": prefix[:-1] + layout.RANGE_END,
+        }
         if artifact_type is not None:
             query += " and artifact_type eq @type"
             parameters["type"] = artifact_type

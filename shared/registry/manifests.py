@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -50,7 +50,7 @@ class PushResult:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class ManifestService:
@@ -221,9 +221,10 @@ class ManifestService:
         try:
             await self.storage.repos.submit_transaction(ops)
         except TableTransactionError as error:
-            if error.error_code in ("EntityAlreadyExists", "UpdateConditionNotSatisfied"):
+            code = str(getattr(error, "error_code", ""))
+            if code in ("EntityAlreadyExists", "UpdateConditionNotSatisfied"):
                 return False
-            if missing_ok and error.error_code == "ResourceNotFound":
+            if missing_ok and code == "ResourceNotFound":
                 return True
             raise
         return True

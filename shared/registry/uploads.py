@@ -18,7 +18,7 @@ import struct
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
@@ -250,7 +250,7 @@ class UploadService:
 
     async def purge_stale(self, older_than: timedelta) -> int:
         """Cancel uploads untouched for ``older_than``; returns how many were purged."""
-        cutoff = datetime.now(timezone.utc) - older_than
+        cutoff = datetime.now(UTC) - older_than
         purged = 0
         rows = self.storage.uploads.query_entities(
             "Timestamp lt @cutoff", parameters={"cutoff": cutoff}, select=["PartitionKey", "repository"]

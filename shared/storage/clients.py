@@ -8,7 +8,7 @@ they know whether a missing key is a blob, a manifest or an upload.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError
@@ -41,7 +41,7 @@ class StorageClients:
         self.uploads: TableClient = self.table_service.get_table_client(layout.uploads_table(prefix))
         self.repos: TableClient = self.table_service.get_table_client(layout.repos_table(prefix))
         self._delegation_key: UserDelegationKey | None = None
-        self._delegation_expiry = datetime.min.replace(tzinfo=timezone.utc)
+        self._delegation_expiry = datetime.min.replace(tzinfo=UTC)
         self._delegation_lock = asyncio.Lock()
 
     async def ensure(self) -> None:
@@ -71,7 +71,7 @@ class StorageClients:
         With an account key (Azurite, connection strings) the SAS is signed with the key; with a
         managed identity it is a user-delegation SAS, whose key is cached and renewed.
         """
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         expiry = now + timedelta(seconds=self.settings.sas_ttl_seconds)
         start = now - timedelta(minutes=5)  # tolerate clock skew between us and storage
         common: dict[str, Any] = {
@@ -91,7 +91,7 @@ class StorageClients:
     async def _user_delegation_key(self, needed_until: datetime) -> UserDelegationKey:
         async with self._delegation_lock:
             if self._delegation_key is None or self._delegation_expiry < needed_until:
-                now = datetime.now(timezone.utc)
+                now = datetime.now(UTC)
                 self._delegation_expiry = now + timedelta(hours=6)
                 self._delegation_key = await self.blob_service.get_user_delegation_key(
                     now - timedelta(minutes=5), self._delegation_expiry
