@@ -127,7 +127,8 @@ class UploadService:
     async def start(self, repository: str) -> Upload:
         """Open an upload session for ``repository``."""
         upload = Upload(id=uuid.uuid4().hex, repository=repository)
-        await self.storage.uploads.create_entity(self._entity(upload))
+        meta = await self.storage.uploads.create_entity(self._entity(upload))
+        upload.etag = meta["etag"]
         return upload
 
     async def get(self, repository: str, upload_id: str) -> Upload:
