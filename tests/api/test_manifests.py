@@ -213,3 +213,20 @@ async def test_unsupported_method_and_unknown_route(client: httpx.AsyncClient) -
     assert response.json()["errors"][0]["code"] == "UNSUPPORTED"
     response = await client.get("/v3/")
     assert response.status_code == 404
+
+
+async def test_helm_chart_as_oci_artifact(client: httpx.AsyncClient) -> None:
+    config = json.dumps({"name": "mychart", "version": "0.1.0", "apiVersion": "v2"}).encode()
+    chart = os.urandom(2048)
+    await push_blob(client, "charts/mychart", config)
+    await push_blob(client, "charts/mychart", chart)
+    manifest = json.dumps({
+        "schemaVersion": 2,
+        "config": descriptor("application/vnd.cncf.helm.config.v1+json", config),
+        "layers": [descriptor("application/vnd.cncf.helm.chart.content.v1.tar+gzip", chart)],
+    }).encode()
+    put = await client.put("/v2/charts/mychart/manifests/0.1.0", content=manifest,
+                           headers={"Content-Type": OCI_MANIFEST})
+    assert put.status_code == 201, put.text
+    got = await client.get("/v2/charts/mychart/manifests/0.1.0", headers={"Accept": OCI_MANIFEST})
+    assert got.content == manifest and got.headers["content-type"] == OCI_MANIFEST

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 
@@ -183,3 +184,18 @@ async def test_chunk_min_length_is_advertised(azurite: object, settings: object)
         response = await http.post("/v2/x/blobs/uploads/")
         assert response.headers["oci-chunk-min-length"] == "1048576"
     await app.state.registry.close()
+
+
+async def test_racing_patches_on_one_upload_never_mix_their_bytes(client: httpx.AsyncClient) -> None:
+    location = (await client.post("/v2/racing/blobs/uploads/")).headers["location"]
+    bodies = [bytes([i]) * 200_000 for i in range(4)]
+    responses = await asyncio.gather(*(client.patch(location, content=b, headers={"Content-Range": "0-199999"})
+                                       for b in bodies))
+    statuses = [r.status_code for r in responses]
+    assert sorted(statuses) == [202, 416, 416, 416]
+    winner = bodies[statuses.index(202)]
+    assert (await client.get(location)).headers["range"] == "0-199999"
+    # The committed blob is exactly the winner's bytes, though every request staged blocks.
+    done = await client.put(location, params={"digest": digest_of(winner)})
+    assert done.status_code == 201
+    assert await fetch_blob(client, "racing", digest_of(winner)) == winner
