@@ -130,12 +130,22 @@ class ManifestService:
         keys = [t["RowKey"] async for t in tags]
         if row.get("subject"):
             keys.append(layout.referrer_key(row["subject"], digest))
+        # Tags and referrer rows go first, the manifest last: a failure part-way leaves a manifest
+        # that can be deleted again, never a tag pointing at nothing.
         for start in range(0, len(keys), 99):
-            ops = [("delete", {"PartitionKey": partition, "RowKey": k}) for k in keys[start:start + 99]]
-            await self._submit(ops, missing_ok=True)
-        await self._submit([("delete", {"PartitionKey": partition, "RowKey": layout.manifest_key(digest)})],
-                           missing_ok=True)
+            await self._delete_rows(partition, keys[start:start + 99])
+        await self._delete_rows(partition, [layout.manifest_key(digest)])
         return Digest.parse(digest)
+
+    async def _delete_rows(self, partition: str, keys: list[str]) -> None:
+        ops = [("delete", {"PartitionKey": partition, "RowKey": k}) for k in keys]
+        if await self._submit(ops, missing_ok=True):
+            return
+        for key in keys:  # a row vanished under us: delete the rest one by one
+            try:
+                await self.storage.repos.delete_entity(partition, key)
+            except ResourceNotFoundError:
+                pass
 
     async def _check_references(self, repository: str, manifest: Manifest) -> None:
         gate = asyncio.Semaphore(_LOOKUPS_AT_ONCE)
@@ -217,7 +227,8 @@ class ManifestService:
             return None
 
     async def _submit(self, ops: list[Any], missing_ok: bool = False) -> bool:
-        """Run one transaction; False when an ETag or existence condition failed."""
+        """Run one transaction; False when an ETag or existence condition failed (or, with
+        ``missing_ok``, a row to delete was already gone)."""
         try:
             await self.storage.repos.submit_transaction(ops)
         except TableTransactionError as error:
@@ -225,7 +236,7 @@ class ManifestService:
             if code in ("EntityAlreadyExists", "UpdateConditionNotSatisfied"):
                 return False
             if missing_ok and code == "ResourceNotFound":
-                return True
+                return False
             raise
         return True
 
