@@ -109,6 +109,11 @@ class Outbox:
                 log.warning("outbox sweep failed", exc_info=True)
             await asyncio.sleep(interval)
 
+    async def settle(self) -> None:
+        """Wait until the background publications started so far have finished (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
     async def close(self) -> None:
         """Wait (bounded) for background publications, then close the publisher."""
         if self._tasks:
