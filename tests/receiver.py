@@ -39,6 +39,7 @@ class Receiver:
         self.received: list[Received] = []
         self.failures: dict[str, int] = {}  # path -> how many more times to answer 500
         self.statuses: dict[str, int] = {}  # path -> status to answer every time
+        self.delays: dict[str, float] = {}  # path -> seconds to wait before answering
         self._runner: web.AppRunner | None = None
         self.port = free_port()
 
@@ -57,6 +58,8 @@ class Receiver:
         if request.headers.get("aeg-event-type") == "SubscriptionValidation":
             code = json.loads(body)[0]["data"]["validationCode"]
             return web.json_response({"validationResponse": code})
+        if request.path in self.delays:
+            await asyncio.sleep(self.delays[request.path])
         if self.failures.get(request.path, 0) > 0:
             self.failures[request.path] -= 1
             return web.Response(status=500, text="failing on purpose")

@@ -67,17 +67,12 @@ class WebhookStore:
 
     async def delete(self, name: str) -> None:
         """Delete a webhook and its delivery log; WEBHOOK_UNKNOWN when there is none."""
-        try:
-            await self.table.delete_entity(layout.WEBHOOKS_PARTITION, validate_name(name), etag="*")
-        except ResourceNotFoundError:
-            raise RegistryError(ErrorCode.WEBHOOK_UNKNOWN, detail={"name": name}) from None
+        await self.get(name)  # delete_entity ignores a missing row; the API answers 404 for it
+        await self.table.delete_entity(layout.WEBHOOKS_PARTITION, name)
         rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": layout.delivery_partition(name)},
                                          select=["PartitionKey", "RowKey"])
         async for row in rows:
-            try:
-                await self.table.delete_entity(row["PartitionKey"], row["RowKey"])
-            except ResourceNotFoundError:
-                pass
+            await self.table.delete_entity(row["PartitionKey"], row["RowKey"])
 
     async def log(self, name: str, event_id: str, action: str, delivery: Delivery) -> None:
         """Append one call to the webhook's delivery log."""
