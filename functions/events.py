@@ -39,7 +39,7 @@ async def webhook_fanout(event: func.EventGridEvent) -> None:
 
 
 @bp.function_name("republish_outbox")
-@bp.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=True, use_monitor=True)
+@bp.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
 async def republish_outbox_timer(timer: func.TimerRequest) -> None:
     """Every minute: publish the events a crash or a failed publish left in the outbox."""
     await republish_outbox(Settings.from_env())

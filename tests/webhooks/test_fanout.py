@@ -122,8 +122,11 @@ async def test_redelivered_event_is_not_sent_twice(service: WebhookService, rece
     assert len(receiver.at("/once")) == 1
 
 
-async def test_a_slow_endpoint_does_not_delay_the_others(service: WebhookService, receiver: Receiver) -> None:
-    receiver.delays["/slow"] = 3.0
+async def test_a_slow_endpoint_does_not_delay_the_others(settings: Settings, receiver: Receiver) -> None:
+    storage = StorageClients(settings)
+    await storage.ensure()
+    service = WebhookService(storage, dataclasses.replace(settings, webhook_max_attempts=2))
+    receiver.delays["/slow"] = 1.5
     await service.store.create(Webhook("slowhook", f"{receiver.url}/slow", ("push",)))
     await service.store.create(Webhook("fasthook", f"{receiver.url}/fast", ("push",)))
     started = asyncio.get_running_loop().time()
@@ -132,6 +135,9 @@ async def test_a_slow_endpoint_does_not_delay_the_others(service: WebhookService
     assert asyncio.get_running_loop().time() - started < 0.9
     await task
     slow = await service.store.deliveries("slowhook")
+    await service.close()
+    await storage.close()
+    assert len(slow) == 2
     assert slow[0]["eventResponseMessage"]["statusCode"] is None  # timed out after 1 s, each attempt
     assert "Timeout" in slow[0]["eventResponseMessage"]["reasonPhrase"]
 
