@@ -127,16 +127,19 @@ async def test_a_slow_endpoint_does_not_delay_the_others(settings: Settings, rec
     await storage.ensure()
     service = WebhookService(storage, dataclasses.replace(settings, webhook_max_attempts=2))
     receiver.delays["/slow"] = 1.5
-    await service.store.create(Webhook("slowhook", f"{receiver.url}/slow", ("push",)))
-    await service.store.create(Webhook("fasthook", f"{receiver.url}/fast", ("push",)))
-    started = asyncio.get_running_loop().time()
-    task = asyncio.create_task(service.handle_event(_envelope(push_event("a/b", DIGEST, MEDIA, 1, "v1", PUT))))
-    await receiver.wait_for(lambda: len(receiver.at("/fast")) == 1, within=5)
-    assert asyncio.get_running_loop().time() - started < 0.9
-    await task
-    slow = await service.store.deliveries("slowhook")
-    await service.close()
-    await storage.close()
+    try:
+        # Listed by name, the slow one comes first: delivered in turn, the fast one would wait > 2 s.
+        await service.store.create(Webhook("aaslowhook", f"{receiver.url}/slow", ("push",)))
+        await service.store.create(Webhook("zzfasthook", f"{receiver.url}/fast", ("push",)))
+        started = asyncio.get_running_loop().time()
+        task = asyncio.create_task(service.handle_event(_envelope(push_event("a/b", DIGEST, MEDIA, 1, "v1", PUT))))
+        await receiver.wait_for(lambda: len(receiver.at("/fast")) == 1, within=5)
+        assert asyncio.get_running_loop().time() - started < 1.0
+        await task
+        slow = await service.store.deliveries("aaslowhook")
+    finally:
+        await service.close()
+        await storage.close()
     assert len(slow) == 2
     assert slow[0]["eventResponseMessage"]["statusCode"] is None  # timed out after 1 s, each attempt
     assert "Timeout" in slow[0]["eventResponseMessage"]["reasonPhrase"]
