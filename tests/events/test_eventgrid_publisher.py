@@ -73,3 +73,15 @@ async def test_a_refused_publish_raises(receiver: Receiver) -> None:
             await publisher.publish([event])
     finally:
         await publisher.close()
+
+
+async def test_without_a_key_the_publisher_uses_default_azure_credential() -> None:
+    from azure.identity.aio import DefaultAzureCredential
+
+    settings = dataclasses.replace(Settings(storage_connection_string="unused"),
+                                   eventgrid_endpoint="https://topic.westus-1.eventgrid.azure.net/api/events")
+    publisher = EventGridPublisher(settings)
+    try:
+        assert isinstance(publisher._credential, DefaultAzureCredential)
+    finally:
+        await publisher.close()
