@@ -47,7 +47,8 @@ def test_host_json_serves_v2_at_the_root() -> None:
 async def invoke(settings: Settings) -> AsyncIterator[Any]:
     """Call the indexed HTTP function as the Functions host would."""
     app = create_app(settings)
-    functions = {f.get_function_name(): f for f in http.function_app(app).get_functions()}
+    function_app_ = http.function_app(app)
+    functions = {f.get_function_name(): f for f in function_app_.get_functions()}
     user_function = functions["http_app_func"].get_user_function()
 
     async def call(method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None,
@@ -58,7 +59,13 @@ async def invoke(settings: Settings) -> AsyncIterator[Any]:
         return response
 
     yield call
-    await app.state.registry.close()
+    if function_app_.startup_task_done:
+        # Shut the ASGI lifespan down here, as the host does; otherwise the app's finaliser
+        # would try to from inside this test's running event loop.
+        await function_app_.middleware.notify_shutdown()
+        function_app_.startup_task_done = False
+    if app.state.registry is not None:
+        await app.state.registry.close()
 
 
 async def test_push_and_pull_through_the_functions_middleware(invoke: Any) -> None:
