@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.auth.service import AuthService
+from shared.auth.store import IdentityStore
 from shared.registry.blobs import BlobService
 from shared.registry.discovery import DiscoveryService
+from shared.registry.locks import LockService
 from shared.registry.manifests import ManifestService
+from shared.registry.metadata import MetadataService
 from shared.registry.uploads import UploadService
 from shared.settings import Settings
 from shared.storage.clients import StorageClients
@@ -22,6 +26,10 @@ class Registry:
     uploads: UploadService
     manifests: ManifestService
     discovery: DiscoveryService
+    identities: IdentityStore
+    auth: AuthService
+    locks: LockService
+    metadata: MetadataService
 
     @classmethod
     async def open(cls, settings: Settings) -> Registry:
@@ -33,13 +41,19 @@ class Registry:
             await storage.close()
             raise
         blobs = BlobService(storage)
+        manifests = ManifestService(storage, blobs)
+        identities = IdentityStore(storage.auth)
         return cls(
             settings=settings,
             storage=storage,
             blobs=blobs,
             uploads=UploadService(storage, blobs, settings.upload_block_bytes),
-            manifests=ManifestService(storage, blobs),
+            manifests=manifests,
             discovery=DiscoveryService(storage),
+            identities=identities,
+            auth=AuthService(settings, identities),
+            locks=LockService(storage),
+            metadata=MetadataService(storage, manifests, settings.registry_name),
         )
 
     async def close(self) -> None:
