@@ -4,6 +4,7 @@ app in-process (httpx) and the registry as a real uvicorn process for end-to-end
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -116,7 +117,8 @@ def start_registry(settings: Settings, port: int, extra_env: dict[str, str] | No
         if process.poll() is not None:
             raise RuntimeError("the registry process exited")
         try:
-            if httpx.get(url, timeout=1, verify=tls[2] if tls else True).status_code in (200, 401):
+            verify = ssl.create_default_context(cafile=tls[2]) if tls else True
+            if httpx.get(url, timeout=1, verify=verify).status_code in (200, 401):
                 return process
         except httpx.HTTPError:
             time.sleep(0.1)

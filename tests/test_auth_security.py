@@ -118,7 +118,8 @@ async def test_token_for_another_repository_is_refused(
         client: httpx.AsyncClient, anon: httpx.AsyncClient, storage: StorageProbe) -> None:
     token = await _access_token(client, "repository:other/app:pull,push")
     response = await _refused_push(anon, storage, 401, "UNAUTHORIZED", bearer(token))
-    assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+    assert response.headers["www-authenticate"].endswith(
+        'scope="repository:secure/app:pull,push",error="insufficient_scope"')
     assert (await anon.get("/v2/other/app/tags/list", headers=bearer(token))).status_code == 404
 
 

@@ -3,8 +3,9 @@
 
 Bearer access tokens carry their grants; Basic credentials (admin user, repository-scoped token,
 or the null GUID with a refresh token) and anonymous callers are looked up. A caller without
-credentials or with a token that lacks the scope gets 401 and the Bearer challenge, so clients
-fetch a token and retry; a caller whose Basic credentials lack the right gets 403 DENIED.
+credentials, with an invalid token or with a token that lacks the scope gets 401 and the Bearer
+challenge, so clients fetch a token and retry; a caller whose Basic credentials lack the right
+gets 403 DENIED.
 """
 
 from __future__ import annotations
@@ -106,7 +107,9 @@ class Guard:
         if basic:
             raise RegistryError(ErrorCode.DENIED, detail=[{"Type": k, "Name": n, "Action": a}
                                                           for k, n, a in need.requirements])
-        message = "authentication required" if not header else "insufficient scope"
+        # As distribution and ACR do (and the Azure SDK expects): a token lacking the scope gets
+        # 401 with the challenge, on which clients fetch a token for that scope and retry.
+        message = "insufficient scope" if header else "authentication required"
         raise _unauthorized(request, registry, need, message, "insufficient_scope" if header else "")
 
 
