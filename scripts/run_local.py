@@ -1,7 +1,9 @@
 """`make run`: Azurite and the registry on loopback, stopped together on Ctrl-C.
 
 Azurite listens on its usual ports (10000-10002) so that `UseDevelopmentStorage=true` reaches it,
-as it does for `func start`; its data stays in ./.azurite between runs.
+as it does for `func start`; its data stays in ./.azurite between runs. The admin user is on
+(username REGISTRY_NAME, password REGISTRY_ADMIN_PASSWORD, generated and printed when unset);
+anonymous pull stays off.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import subprocess
 import sys
 
 from scripts.azurite import ROOT, Azurite
+from shared.auth.passwords import generate_password
+from shared.auth.tokens import generate_signing_key
 
 
 def _listening(port: int) -> bool:
@@ -32,18 +36,31 @@ def main() -> int:
         print("Using the Azurite already listening on 127.0.0.1:10000")
     else:
         azurite = Azurite(10000, 10001, 10002, location=str(ROOT / ".azurite")).start()
-    env = {"REGISTRY_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true", **os.environ}
+    env = {"REGISTRY_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true", "REGISTRY_ADMIN_ENABLED": "true",
+           **os.environ}
+    username = env.get("REGISTRY_NAME") or "localregistry"
+    password = env.get("REGISTRY_ADMIN_PASSWORD") or generate_password()
+    generated = not env.get("REGISTRY_ADMIN_PASSWORD")
+    env["REGISTRY_ADMIN_PASSWORD"] = password
+    env.setdefault("REGISTRY_TOKEN_SIGNING_KEY", generate_signing_key())
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "shared.api.app:create_app",
          "--host", "127.0.0.1", "--port", str(args.port), "--no-access-log", "--timeout-keep-alive", "75"],
         env=env, cwd=ROOT,
     )
     host = f"127.0.0.1:{args.port}"
+    shown = password if generated else "<REGISTRY_ADMIN_PASSWORD>"
     print(
-        f"\nRegistry on http://{host} (storage: Azurite, data in .azurite/). Try:\n"
+        f"\nRegistry on http://{host} (storage: Azurite, data in .azurite/).\n"
+        f"Admin user: {username}  password: {shown}"
+        f"{'  (generated for this run; set REGISTRY_ADMIN_PASSWORD to choose one)' if generated else ''}\n"
+        "Try:\n"
+        f"  skopeo login --tls-verify=false -u {username} -p '{shown}' {host}\n"
         f"  skopeo copy --dest-tls-verify=false docker://docker.io/library/alpine:latest docker://{host}/alpine:latest\n"
+        f"  oras login --plain-http -u {username} -p '{shown}' {host}\n"
         f"  oras push --plain-http {host}/hello:v1 ./file.txt\n"
-        f"  docker push {host}/myimage:v1   (add {host} to the daemon's insecure-registries)\n"
+        f"  docker login {host} -u {username}   (add {host} to the daemon's insecure-registries)\n"
+        f"  python -m shared.cli --registry http://{host} -u {username} -p '{shown}' tokens list\n"
         "Ctrl-C stops the registry and Azurite.\n",
         flush=True,
     )

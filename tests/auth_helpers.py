@@ -116,12 +116,14 @@ class IssuerCredential:
         self.issuer = issuer
         self.oid = oid
         self.scopes: list[str] = []
+        self.tokens: list[str] = []
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         """A token for the first scope's resource."""
         self.scopes.extend(scopes)
         audience = scopes[0].removesuffix(".default") if scopes else ARM_URL
-        return AccessToken(self.issuer.token(self.oid, audience), int(time.time()) + 3600)
+        self.tokens.append(self.issuer.token(self.oid, audience))
+        return AccessToken(self.tokens[-1], int(time.time()) + 3600)
 
 
 def make_tls(folder: Path) -> tuple[str, str, str]:

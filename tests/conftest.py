@@ -90,7 +90,8 @@ class LiveRegistry:
 
 
 def start_registry(settings: Settings, port: int, extra_env: dict[str, str] | None = None,
-                   tls: tuple[str, str, str] | None = None, **popen: Any) -> subprocess.Popen[bytes]:
+                   tls: tuple[str, str, str] | None = None, uvicorn_args: tuple[str, ...] = (),
+                   **popen: Any) -> subprocess.Popen[bytes]:
     """Start uvicorn serving the registry with ``settings``; returns once it answers.
 
     ``tls`` is (certificate file, key file, CA file) to serve HTTPS.
@@ -110,6 +111,7 @@ def start_registry(settings: Settings, port: int, extra_env: dict[str, str] | No
                "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     if tls is not None:
         command += ["--ssl-certfile", tls[0], "--ssl-keyfile", tls[1]]
+    command += uvicorn_args
     process = subprocess.Popen(command, env=env, cwd=ROOT, **popen)
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/v2/"
     deadline = time.monotonic() + 30

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import oras.client
@@ -13,6 +15,7 @@ import pytest
 import requests
 
 from scripts.azurite import Azurite, free_port
+from shared import cli
 from shared.settings import Settings
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, SIGNING_KEY, start_registry, unique_prefix
 from tests.images import make_image
@@ -111,3 +114,38 @@ def test_oras_is_refused_outside_the_token_scope(scoped: ScopedRegistry, tmp_pat
         client.push(target=f"{scoped.host}/other/notes:v1", files=["notes.txt"])
     with httpx.Client(base_url=f"http://{scoped.host}", auth=(ADMIN_USER, ADMIN_PASSWORD)) as admin:
         assert admin.get("/v2/other/notes/tags/list").status_code == 404
+
+
+def _cli(scoped: ScopedRegistry, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    assert cli.main(["--registry", f"http://{scoped.host}", "-u", ADMIN_USER, "-p", ADMIN_PASSWORD, *args]) == 0
+    out = capsys.readouterr().out
+    return json.loads(out) if out.strip() else None
+
+
+def test_cli_manages_scope_maps_tokens_roles_and_options(scoped: ScopedRegistry,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    actions = ["--action", "repositories/cli/*/content/read", "--action", "repositories/cli/*/metadata/read"]
+    assert _cli(scoped, capsys, "scopemaps", "create", "cli-read", *actions)["type"] == "UserDefined"
+    created = _cli(scoped, capsys, "tokens", "create", "clireader", "--scope-map", "cli-read")
+    password = created["password1"]
+    with httpx.Client(base_url=f"http://{scoped.host}") as http:
+        assert http.get("/oauth2/token", auth=("clireader", password)).status_code == 200
+        _cli(scoped, capsys, "tokens", "disable", "clireader")
+        assert http.get("/oauth2/token", auth=("clireader", password)).status_code == 401
+        _cli(scoped, capsys, "tokens", "enable", "clireader")
+        rotated = _cli(scoped, capsys, "tokens", "password", "clireader", "--which", "password2")["value"]
+        assert http.get("/oauth2/token", auth=("clireader", rotated)).status_code == 200
+    tokens = _cli(scoped, capsys, "tokens", "list")["tokens"]
+    assert {t["name"] for t in tokens} == {TOKEN, "clireader"}
+    assignment = _cli(scoped, capsys, "roles", "assign", "5b2f0000-0000-4000-8000-000000000001",
+                      "Container Registry Repository Reader", "--repository", "cli/*")
+    assert assignment["repository"] == "cli/*"
+    listed = _cli(scoped, capsys, "roles", "list", "--principal", "5b2f0000-0000-4000-8000-000000000001")
+    assert [a["id"] for a in listed["roleAssignments"]] == [assignment["id"]]
+    _cli(scoped, capsys, "roles", "remove", assignment["id"])
+    assert _cli(scoped, capsys, "options", "set", "--anonymous-pull", "on")["anonymousPullEnabled"] is True
+    assert _cli(scoped, capsys, "options", "set", "--anonymous-pull", "off")["anonymousPullEnabled"] is False
+    _cli(scoped, capsys, "tokens", "delete", "clireader")
+    _cli(scoped, capsys, "scopemaps", "delete", "cli-read")
+    with pytest.raises(SystemExit, match="403"):
+        cli.main(["--registry", f"http://{scoped.host}", "-u", TOKEN, "-p", scoped.password, "tokens", "list"])

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from azure.containerregistry import ContainerRegistryClient
+from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 
 from scripts.azurite import Azurite, free_port
@@ -35,6 +36,7 @@ class SecureRegistry:
     ca: str
     issuer: TestIssuer
     log_path: str
+    credentials: list[IssuerCredential]
 
     def admin(self) -> httpx.Client:
         """An admin-API client logged in as the admin user."""
@@ -44,6 +46,8 @@ class SecureRegistry:
     def client(self, oid: str | None) -> ContainerRegistryClient:
         """The SDK client for principal ``oid`` (anonymous when None)."""
         credential = IssuerCredential(self.issuer, oid) if oid else None
+        if credential is not None:
+            self.credentials.append(credential)
         return ContainerRegistryClient(self.endpoint, credential, audience="https://management.core.windows.net",
                                        connection_verify=self.ca)
 
@@ -61,12 +65,19 @@ def secure(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                         blob_redirect=False)
     port = free_port()
     log_path = str(folder / "registry.log")
+    # every logger at DEBUG, so the secrets test sees everything the process could log
+    log_config = folder / "logging.json"
+    log_config.write_text(json.dumps({
+        "version": 1, "disable_existing_loggers": False,
+        "handlers": {"err": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}},
+        "root": {"level": "DEBUG", "handlers": ["err"]},
+    }))
     with open(log_path, "wb") as log:
         process = start_registry(settings, port, {
             "REGISTRY_ENTRA_AUTHORITY": issuer.authority, "REGISTRY_ENTRA_TENANTS": issuer.tenant,
             "PYTHONUNBUFFERED": "1",
-        }, tls=tls, stdout=log, stderr=subprocess.STDOUT)
-    registry = SecureRegistry(f"https://127.0.0.1:{port}", tls[2], issuer, log_path)
+        }, tls=tls, uvicorn_args=("--log-config", str(log_config)), stdout=log, stderr=subprocess.STDOUT)
+    registry = SecureRegistry(f"https://127.0.0.1:{port}", tls[2], issuer, log_path, [])
     with registry.admin() as admin:
         for oid, role in ((OWNER, "Owner"), (READER, "AcrPull")):
             assert admin.post("/acr/admin/roleassignments", json={"principalId": oid, "role": role}).status_code == 201
@@ -152,6 +163,8 @@ def test_sdk_performs_every_operation_through_the_exchange_flow(secure: SecureRe
         client.delete_repository("sdk/app")
         assert "sdk/app" not in list(client.list_repository_names())
         client.delete_repository("sdk/app")  # absent: no error
+    credential = secure.credentials[-1]
+    assert set(credential.scopes) == {"https://management.core.windows.net/.default"}  # the exchange flow ran
 
 
 def test_sdk_reader_role_reads_but_cannot_write(secure: SecureRegistry) -> None:
@@ -191,3 +204,19 @@ def test_sdk_anonymous_access_where_allowed(secure: SecureRegistry) -> None:
         finally:
             with secure.admin() as admin:
                 admin.patch("/acr/admin/options", json={"anonymousPullEnabled": False})
+
+
+def test_registry_process_logs_hold_no_secrets(secure: SecureRegistry) -> None:
+    with secure.client(OWNER) as client, pytest.raises(ClientAuthenticationError):
+        client._credential.get_token = lambda *s, **k: AccessToken("forged." + secure.credentials[0].tokens[0], 0)
+        list(client.list_repository_names())
+    with secure.admin() as admin:
+        assert admin.get("/v2/", auth=(ADMIN_USER, ADMIN_PASSWORD + "x")).status_code == 401
+    with open(secure.log_path, encoding="utf-8", errors="replace") as log:
+        text = log.read()
+    assert "Entra ID token refused" in text  # refusals are logged ...
+    secrets = [ADMIN_PASSWORD] + [t for c in secure.credentials for t in c.tokens]
+    assert secrets[1:]
+    for secret in secrets:  # ... but no password or token, not even the signature part
+        assert secret not in text and secret.split(".")[-1] not in text
+    assert "Bearer ey" not in text and "Basic " not in text
