@@ -6,11 +6,21 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections import OrderedDict
 
 # scrypt with N=2^14, r=8: about 16 MiB and tens of milliseconds per check, which makes
 # guessing a stolen hash expensive while keeping a login cheap.
 _N, _R, _P = 2**14, 8, 1
 _SCHEME = "scrypt"
+# Clients such as oras send Basic credentials with every request; a match is remembered for a
+# few minutes (under a SHA-256 of hash and password, in memory only) so only misses pay scrypt.
+# A rotated password has a new hash, so it never hits an old entry.
+_MATCH_TTL_SECONDS = 300
+_MATCHES_KEPT = 1024
+_matches: OrderedDict[bytes, float] = OrderedDict()
+_matches_lock = threading.Lock()  # checks run in worker threads
 
 
 def generate_password() -> str:
@@ -28,6 +38,21 @@ def hash_password(password: str) -> str:
 
 def verify_password(password: str, stored: str) -> bool:
     """True when ``password`` matches the ``stored`` hash; False for anything malformed."""
+    key = hashlib.sha256(f"{stored}\0{password}".encode()).digest()
+    now = time.monotonic()
+    with _matches_lock:
+        if _matches.get(key, 0.0) > now:
+            return True
+    matched = _verify(password, stored)
+    if matched:
+        with _matches_lock:
+            _matches[key] = now + _MATCH_TTL_SECONDS
+            while len(_matches) > _MATCHES_KEPT:
+                _matches.popitem(last=False)
+    return matched
+
+
+def _verify(password: str, stored: str) -> bool:
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != _SCHEME:
