@@ -35,6 +35,7 @@ def main() -> int:
     if _listening(10000):
         print("Using the Azurite already listening on 127.0.0.1:10000")
     else:
+        (ROOT / ".azurite").mkdir(exist_ok=True)
         azurite = Azurite(10000, 10001, 10002, location=str(ROOT / ".azurite")).start()
     env = {"REGISTRY_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true", "REGISTRY_ADMIN_ENABLED": "true",
            **os.environ}
