@@ -13,10 +13,10 @@ import jwt
 import pytest
 from starlette.applications import Starlette
 
-from shared.auth.tokens import ACCESS, REFRESH
+from shared.auth.tokens import ACCESS, REFRESH, TokenSigner
 from shared.settings import Settings
 from tests.auth_helpers import TestIssuer, basic, bearer, push_image
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, SIGNING_KEY
 from tests.storage import StorageProbe
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -128,6 +128,9 @@ async def test_token_for_another_registry_is_refused(
     await client.get("/v2/")
     access = [{"type": "repository", "name": "secure/app", "actions": ["pull", "push"]}]
     token = _signer(app).issue(ACCESS, "other.azurecr.io", "x", 600, kind="admin", access=access)
+    await _refused_push(anon, storage, 401, "UNAUTHORIZED", bearer(token))
+    other_issuer = TokenSigner(SIGNING_KEY, "registry:otherregistry")  # same key, another registry
+    token = other_issuer.issue(ACCESS, "registry.test", "x", 600, kind="admin", access=access)
     await _refused_push(anon, storage, 401, "UNAUTHORIZED", bearer(token))
 
 

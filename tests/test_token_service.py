@@ -76,6 +76,19 @@ async def test_basic_login_gets_an_access_token_with_the_requested_access(client
     assert (await client.get("/v2/")).status_code == 200  # Basic on /v2/ itself
 
 
+async def test_admin_user_has_two_passwords_and_can_be_off(settings: Settings) -> None:
+    both = dataclasses.replace(settings, admin_password2="second-admin-password")
+    off = dataclasses.replace(settings, admin_enabled=False)
+    for config, expected in ((both, (200, 200, 401)), (off, (401, 401, 401))):
+        app = create_app(config)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r.test") as http:
+            answers = []
+            for password in (settings.admin_password, "second-admin-password", "third"):
+                answers.append((await http.get("/v2/", headers=basic(settings.registry_name, password))).status_code)
+        assert tuple(answers) == expected
+        await app.state.registry.close()
+
+
 async def test_exchange_refresh_and_null_guid_login(client: httpx.AsyncClient, anon: httpx.AsyncClient,
                                                     issuer: TestIssuer) -> None:
     await push_image(client, "team/app", "v1")
