@@ -7,8 +7,10 @@ import hashlib
 import io
 import json
 import os
+import socket
 import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,7 +20,7 @@ from azure.containerregistry import ContainerRegistryClient
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 
-from scripts.azurite import Azurite, free_port
+from scripts.azurite import ACCOUNT, ACCOUNT_KEY, ROOT, free_port
 from shared.settings import Settings
 from tests.auth_helpers import OCI_INDEX, IssuerCredential, TestIssuer, make_tls
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, SIGNING_KEY, start_registry, unique_prefix
@@ -53,16 +55,52 @@ class SecureRegistry:
 
 
 @pytest.fixture(scope="module")
-def secure(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureRegistry]:
-    """A registry process on HTTPS trusting the test issuer's tenant, with Owner and Reader principals."""
-    folder = tmp_path_factory.mktemp("tls")
-    tls = make_tls(folder)
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
+    """A test CA and a certificate for 127.0.0.1: (cert, key, CA)."""
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def https_azurite(tls_files: tuple[str, str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Azurite serving HTTPS with the test certificate; yields its connection string.
+
+    The SDK refuses to follow a 307 to a plain-http URL (its challenge policy sees every redirected
+    request and rejects non-https ones), so blob downloads are redirected to storage over TLS, as
+    in Azure. (Against the session's plain-http Azurite the SDK needs REGISTRY_BLOB_REDIRECT=false.)
+    """
+    location = tmp_path_factory.mktemp("azurite-tls")
+    ports = [free_port() for _ in range(3)]
+    command = [str(ROOT / "node_modules" / ".bin" / "azurite"), "--silent", "--skipApiVersionCheck", "--loose",
+               "--disableTelemetry", "--location", str(location), "--cert", tls_files[0], "--key", tls_files[1]]
+    for service, port in zip(("blob", "queue", "table"), ports, strict=True):
+        command += [f"--{service}Host", "127.0.0.1", f"--{service}Port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=location)
+    for port in ports:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, "Azurite did not start"
+                time.sleep(0.1)
+    yield (f"DefaultEndpointsProtocol=https;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+           f"BlobEndpoint=https://127.0.0.1:{ports[0]}/{ACCOUNT};TableEndpoint=https://127.0.0.1:{ports[2]}/{ACCOUNT};")
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def secure(https_azurite: str, tls_files: tuple[str, str, str],
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureRegistry]:
+    """A registry process on HTTPS trusting the test issuer's tenant, with Owner and Reader principals;
+    blob GETs redirect (307) to SAS URLs of Azurite over HTTPS."""
+    folder = tmp_path_factory.mktemp("registry")
+    tls = tls_files
     issuer = TestIssuer()
-    # Proxy mode: the SDK refuses to follow the 307 to Azurite's plain-http SAS URL (its challenge
-    # policy sees every redirected request and rejects non-https URLs), so the registry streams blobs.
-    settings = Settings(storage_connection_string=azurite.connection_string, storage_prefix=unique_prefix(),
+    settings = Settings(storage_connection_string=https_azurite, storage_prefix=unique_prefix(),
                         admin_enabled=True, admin_password=ADMIN_PASSWORD, token_signing_key=SIGNING_KEY,
-                        blob_redirect=False)
+                        blob_redirect=True)
     port = free_port()
     log_path = str(folder / "registry.log")
     # every logger at DEBUG, so the secrets test sees everything the process could log
@@ -75,7 +113,7 @@ def secure(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     with open(log_path, "wb") as log:
         process = start_registry(settings, port, {
             "REGISTRY_ENTRA_AUTHORITY": issuer.authority, "REGISTRY_ENTRA_TENANTS": issuer.tenant,
-            "PYTHONUNBUFFERED": "1",
+            "PYTHONUNBUFFERED": "1", "SSL_CERT_FILE": tls[2],  # trust the test CA for Azurite
         }, tls=tls, uvicorn_args=("--log-config", str(log_config)), stdout=log, stderr=subprocess.STDOUT)
     registry = SecureRegistry(f"https://127.0.0.1:{port}", tls[2], issuer, log_path, [])
     with registry.admin() as admin:
@@ -123,6 +161,9 @@ def test_sdk_performs_every_operation_through_the_exchange_flow(secure: SecureRe
         layer_digest = got.manifest["layers"][0]["digest"]
         stream = client.download_blob("sdk/app", layer_digest)
         assert b"".join(stream) == big
+        with secure.admin() as admin:  # the SDK followed a redirect to storage
+            redirect = admin.get(f"/v2/sdk/app/blobs/{layer_digest}")
+            assert redirect.status_code == 307 and redirect.headers["location"].startswith("https://127.0.0.1:")
 
         assert "sdk/app" in list(client.list_repository_names())
         repo = client.get_repository_properties("sdk/app")
