@@ -97,8 +97,9 @@ class Guard:
         except RegistryError as error:
             if error.code is not ErrorCode.UNAUTHORIZED:
                 raise
-            raise _unauthorized(request, registry, need, error.message, "invalid_token") from None
-        if not need.requirements and (header or not need.operation):
+            invalid = "invalid_token" if header[:7].lower() == "bearer " else ""
+            raise _unauthorized(request, registry, need, error.message, invalid) from None
+        if not need.requirements:  # the /v2/ root: any authenticated caller
             if header:
                 return checker
             raise _unauthorized(request, registry, need, "authentication required")
