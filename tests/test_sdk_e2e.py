@@ -114,7 +114,8 @@ def secure(https_azurite: str, tls_files: tuple[str, str, str],
         process = start_registry(settings, port, {
             "REGISTRY_ENTRA_AUTHORITY": issuer.authority, "REGISTRY_ENTRA_TENANTS": issuer.tenant,
             "PYTHONUNBUFFERED": "1", "SSL_CERT_FILE": tls[2],  # trust the test CA for Azurite
-        }, tls=tls, uvicorn_args=("--log-config", str(log_config)), stdout=log, stderr=subprocess.STDOUT)
+        }, tls=tls, uvicorn_args=("--log-config", str(log_config), "--timeout-graceful-shutdown", "2"),
+            stdout=log, stderr=subprocess.STDOUT)
     registry = SecureRegistry(f"https://127.0.0.1:{port}", tls[2], issuer, log_path, [])
     with registry.admin() as admin:
         for oid, role in ((OWNER, "Owner"), (READER, "AcrPull")):
