@@ -113,3 +113,6 @@ async def test_manifest_and_tag_locks(client: httpx.AsyncClient) -> None:
     assert tag["digest"] == again and tag["changeableAttributes"]["deleteEnabled"] is False
     assert (await client.get("/acr/v1/locked/item/_tags")).json()["tags"] == []
     assert (await client.delete(f"/v2/locked/item/manifests/{again}")).status_code == 403  # a locked tag names it
+    assert (await client.delete("/acr/v1/locked/item")).status_code == 403  # so does the repository
+    await client.patch("/acr/v1/locked/item/_tags/v2", json={"deleteEnabled": True})
+    assert (await client.delete("/acr/v1/locked/item")).status_code == 202

@@ -84,10 +84,15 @@ class MetadataService:
         return await self.repository(repository)
 
     async def delete_repository(self, repository: str) -> dict[str, list[str]]:
-        """Delete every manifest, tag and blob link of a repository, and the repository itself."""
+        """Delete every manifest, tag and blob link of a repository, and the repository itself;
+        LOCKED when any of its tags or manifests may not be deleted."""
         await self._repository_row(repository)
-        tags = [r["RowKey"][len(layout.TAG):] for r in await self._rows(repository, layout.TAG)]
-        digests = [r["RowKey"][len(layout.MANIFEST):] for r in await self._rows(repository, layout.MANIFEST)]
+        tag_rows = await self._rows(repository, layout.TAG)
+        manifest_rows = await self._rows(repository, layout.MANIFEST)
+        if any(row.get("can_delete") is False for row in tag_rows + manifest_rows):
+            raise RegistryError(ErrorCode.LOCKED, detail={"name": repository})
+        tags = [r["RowKey"][len(layout.TAG):] for r in tag_rows]
+        digests = [r["RowKey"][len(layout.MANIFEST):] for r in manifest_rows]
         for digest in digests:
             try:
                 await self.manifest_service.delete(repository, digest)
