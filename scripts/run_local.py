@@ -30,6 +30,8 @@ def main() -> int:
     """Start Azurite (unless one already runs) and uvicorn, and wait for either to end."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "7071")))
+    parser.add_argument("--ssl-certfile", default=os.environ.get("TLS_CERT"), help="serve HTTPS with this certificate")
+    parser.add_argument("--ssl-keyfile", default=os.environ.get("TLS_KEY"), help="... and this key")
     args = parser.parse_args()
     azurite = None
     if _listening(10000):
@@ -44,15 +46,16 @@ def main() -> int:
     generated = not env.get("REGISTRY_ADMIN_PASSWORD")
     env["REGISTRY_ADMIN_PASSWORD"] = password
     env.setdefault("REGISTRY_TOKEN_SIGNING_KEY", generate_signing_key())
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "shared.api.app:create_app",
-         "--host", "127.0.0.1", "--port", str(args.port), "--no-access-log", "--timeout-keep-alive", "75"],
-        env=env, cwd=ROOT,
-    )
+    command = [sys.executable, "-m", "uvicorn", "--factory", "shared.api.app:create_app",
+               "--host", "127.0.0.1", "--port", str(args.port), "--no-access-log", "--timeout-keep-alive", "75"]
+    if args.ssl_certfile and args.ssl_keyfile:
+        command += ["--ssl-certfile", args.ssl_certfile, "--ssl-keyfile", args.ssl_keyfile]
+    server = subprocess.Popen(command, env=env, cwd=ROOT)
     host = f"127.0.0.1:{args.port}"
+    scheme = "https" if args.ssl_certfile and args.ssl_keyfile else "http"
     shown = password if generated else "<REGISTRY_ADMIN_PASSWORD>"
     print(
-        f"\nRegistry on http://{host} (storage: Azurite, data in .azurite/).\n"
+        f"\nRegistry on {scheme}://{host} (storage: Azurite, data in .azurite/).\n"
         f"Admin user: {username}  password: {shown}"
         f"{'  (generated for this run; set REGISTRY_ADMIN_PASSWORD to choose one)' if generated else ''}\n"
         "Try:\n"
@@ -61,7 +64,7 @@ def main() -> int:
         f"  oras login --plain-http -u {username} -p '{shown}' {host}\n"
         f"  oras push --plain-http {host}/hello:v1 ./file.txt\n"
         f"  docker login {host} -u {username}   (add {host} to the daemon's insecure-registries)\n"
-        f"  python -m shared.cli --registry http://{host} -u {username} -p '{shown}' tokens list\n"
+        f"  python -m shared.cli --registry {scheme}://{host} -u {username} -p '{shown}' tokens list\n"
         "Ctrl-C stops the registry and Azurite.\n",
         flush=True,
     )
