@@ -219,3 +219,14 @@ async def test_mount_needs_read_access_to_the_source(client: httpx.AsyncClient, 
             == 404
     mounted = await client.post("/v2/dst/blobs/uploads/", params={"mount": secret["digest"], "from": "private/src"})
     assert mounted.status_code == 201
+
+
+def test_token_payloads_never_hold_dash_or_underscore() -> None:
+    signer = TokenSigner(SIGNING_KEY, "registry:test")
+    alphabet = "abc/._-:~>?\x7f\u00e9\u20ac{}[]\"\\ 0123456789"
+    for seed in range(300):
+        name = "".join(alphabet[(seed * 7 + i * 13) % len(alphabet)] for i in range(seed % 40 + 1))
+        token = signer.issue(ACCESS, f"host{name}", name, 60, kind="admin",
+                             access=[{"type": "repository", "name": name, "actions": ["pull"]}])
+        _claims(token)
+        assert signer.verify(token, ACCESS, f"host{name}")["sub"] == name
