@@ -251,3 +251,11 @@ async def test_logs_hold_no_secrets(client: httpx.AsyncClient, anon: httpx.Async
     assert "refused" in logged  # the refusals were logged ...
     for secret in (password, token, entra, refresh, ADMIN_PASSWORD, token.split(".")[2], entra.split(".")[2]):
         assert secret not in logged  # ... without the secrets
+
+
+async def test_guard_sees_the_path_the_router_sees(app: Starlette) -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, root_path="/api"),
+                                 base_url="http://registry.test") as http:
+        _error(await http.get("/api/v2/_catalog"), 401, "UNAUTHORIZED")
+        response = await http.get("/api/v2/_catalog", auth=(ADMIN_USER, ADMIN_PASSWORD))
+        assert response.status_code == 200

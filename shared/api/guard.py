@@ -25,6 +25,16 @@ from shared.oci.names import NAME_RE, TAG_RE, is_tag
 from shared.registry.registry import Registry
 
 
+def route_path(scope: Scope) -> str:
+    """The path the router matches: ``path`` without ``root_path``, as Starlette computes it
+    (the Functions host may set ``root_path``), so both always see the same route."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root + "/"):
+        return path[len(root):]
+    return path
+
+
 def service_of(request: Request, registry: Registry) -> str:
     """The ``service`` (token audience) of this registry: the login server setting or the Host."""
     return registry.settings.login_server or request.headers.get("host", "")
@@ -62,7 +72,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        need = classify(scope["method"], scope["path"])
+        need = classify(scope["method"], route_path(scope))
         if need.public:
             await self.app(scope, receive, send)
             return
