@@ -95,12 +95,13 @@ class TestIssuer:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def token(self, oid: str, audience: str = ARM_URL, tenant: str | None = None, lifetime: int = 3600,
-              key: rsa.RSAPrivateKey | None = None) -> str:
+              key: rsa.RSAPrivateKey | None = None, groups: list[str] | None = None) -> str:
         """An access token for principal ``oid`` as Entra ID would issue it."""
         tid = tenant or self.tenant
         now = int(time.time())
         claims = {"aud": audience, "iss": f"{self.authority}/{tid}/v2.0", "iat": now, "nbf": now,
-                  "exp": now + lifetime, "oid": oid, "sub": oid, "tid": tid}
+                  "exp": now + lifetime, "oid": oid, "sub": oid, "tid": tid,
+                  **({"groups": groups} if groups else {})}
         return jwt.encode(claims, key or self.key, algorithm="RS256", headers={"kid": self.kid})
 
     def close(self) -> None:

@@ -159,6 +159,18 @@ async def test_repository_roles_in_abac_mode(client: httpx.AsyncClient, anon: ht
     assert bad.status_code == 400
 
 
+async def test_roles_assigned_to_a_group_apply_to_its_members(client: httpx.AsyncClient,
+                                                               anon: httpx.AsyncClient, issuer: TestIssuer) -> None:
+    group = "7a7a0000-0000-4000-8000-00000000beef"
+    await client.post("/acr/admin/roleassignments", json={"principalId": group, "role": "AcrPull"})
+    member = (await _exchange(anon, issuer.token(OID, groups=[group]))).json()["refresh_token"]
+    outsider = (await _exchange(anon, issuer.token(OID))).json()["refresh_token"]
+    granted = (await _refresh(anon, member, "repository:any/repo:pull,push")).json()["access_token"]
+    assert _claims(granted)["access"] == [{"type": "repository", "name": "any/repo", "actions": ["pull"]}]
+    refused = (await _refresh(anon, outsider, "repository:any/repo:pull,push")).json()["access_token"]
+    assert _claims(refused)["access"] == []
+
+
 async def test_scope_map_tokens_and_password_rotation(client: httpx.AsyncClient, anon: httpx.AsyncClient) -> None:
     await push_image(client, "team/app", "v1")
     maps = (await client.get("/acr/admin/scopemaps")).json()["scopeMaps"]

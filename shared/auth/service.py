@@ -29,17 +29,20 @@ from shared.settings import Settings
 
 log = logging.getLogger("registry.auth")
 _DUMMY_HASH = hash_password(generate_password())
+_MAX_GROUPS = 200  # Entra ID lists at most 200 groups in a JWT before it switches to an overage claim
 NULL_GUID = "00000000-0000-0000-0000-000000000000"
 ADMIN, TOKEN, ENTRA, ANONYMOUS = "admin", "token", "entra", "anonymous"
 
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller: kind (admin, token, entra, anonymous), id and, for Entra ID, tenant."""
+    """An authenticated caller: kind (admin, token, entra, anonymous), id and, for Entra ID, the
+    tenant and the object ids of the groups the token lists (role assignments may name a group)."""
 
     kind: str
     id: str
     tenant: str = ""
+    groups: tuple[str, ...] = ()
 
 
 ANONYMOUS_PRINCIPAL = Principal(ANONYMOUS, "")
@@ -108,8 +111,11 @@ class AuthService:
         options = await self.store.options()
         if principal.kind == ENTRA:
             granted = NOTHING
-            for assignment in await self.store.role_assignments(principal.id):
-                granted = granted.union(role_permissions(assignment.role, assignment.repository, options.abac))
+            holders = {principal.id, *principal.groups}
+            assignments = await self.store.role_assignments(principal.id if not principal.groups else None)
+            for assignment in assignments:
+                if assignment.principal in holders:
+                    granted = granted.union(role_permissions(assignment.role, assignment.repository, options.abac))
             return granted
         return ANONYMOUS_PULL if options.anonymous_pull else NOTHING
 
@@ -120,13 +126,16 @@ class AuthService:
         except TokenError as error:
             log.info("Entra ID token refused: %s", error)
             raise unauthorized("invalid Entra ID token") from None
-        principal = Principal(ENTRA, str(claims.get("oid") or claims["sub"]), str(claims["tid"]))
+        groups = claims.get("groups")
+        group_ids = tuple(str(g) for g in groups[:_MAX_GROUPS]) if isinstance(groups, list) else ()
+        principal = Principal(ENTRA, str(claims.get("oid") or claims["sub"]), str(claims["tid"]), group_ids)
         return self.refresh_token(principal, service)
 
     def refresh_token(self, principal: Principal, service: str) -> str:
         """A refresh token naming ``principal`` (its permissions are looked up when it is used)."""
+        extra = {"groups": list(principal.groups)} if principal.groups else {}
         return self.signer.issue(REFRESH, service, principal.id, self.settings.refresh_token_ttl_seconds,
-                                 kind=principal.kind, tenant=principal.tenant, grant_type="refresh_token")
+                                 kind=principal.kind, tenant=principal.tenant, grant_type="refresh_token", **extra)
 
     def from_refresh_token(self, token: str, service: str) -> Principal:
         """The principal of a valid refresh token for ``service``."""
@@ -138,7 +147,9 @@ class AuthService:
         kind = str(claims.get("kind"))
         if kind not in (ENTRA, ADMIN, TOKEN):
             raise unauthorized("invalid refresh token")
-        return Principal(kind, str(claims["sub"]), str(claims.get("tenant") or ""))
+        groups = claims.get("groups")
+        group_ids = tuple(str(g) for g in groups[:_MAX_GROUPS]) if isinstance(groups, list) else ()
+        return Principal(kind, str(claims["sub"]), str(claims.get("tenant") or ""), group_ids)
 
     async def access_token(self, principal: Principal, service: str, scopes: list[Scope]) -> str:
         """An access token granting the requested scopes as far as ``principal`` holds them."""
