@@ -37,6 +37,7 @@ class ErrorCode(Enum):
         "The operation is disallowed on this registry, repository or image.",
     )
     UNSUPPORTED = ("UNSUPPORTED", 405, "the operation is unsupported")
+    TOKEN_REQUEST_INVALID = ("UNSUPPORTED", 400, "unsupported grant type or malformed token request")
     NOT_FOUND = ("NOT_FOUND", 404, "no API route matches this path")
     TOOMANYREQUESTS = ("TOOMANYREQUESTS", 429, "too many requests")
     WEBHOOK_INVALID = ("WEBHOOK_INVALID", 400, "invalid webhook definition")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 MiB = 1024 * 1024
@@ -62,7 +62,32 @@ SETTINGS: dict[str, str] = {
     "(tests, local networks). Never in production.",
     "REGISTRY_TEST_KILL_AFTER_COMMIT": "Tests only: the process kills itself (SIGKILL) right after a manifest "
     "commit, before publishing its event, to prove the outbox loses nothing.",
+    "REGISTRY_AUTH_ENABLED": "`false` turns authentication off; refused unless storage is the local emulator (tests).",
+    "REGISTRY_LOGIN_SERVER": "Host name clients use (token audience and `service`); empty: the request's Host.",
+    "REGISTRY_TOKEN_SIGNING_KEY": "PEM private key (RSA or EC P-256) signing registry tokens; a Key Vault reference "
+    "in Azure. Empty only with the local emulator (a key is generated per process).",
+    "REGISTRY_TOKEN_PREVIOUS_KEY": "PEM of the previous signing key, accepted while its tokens live (rotation).",
+    "REGISTRY_ACCESS_TOKEN_TTL_SECONDS": "Lifetime of registry access tokens.",
+    "REGISTRY_REFRESH_TOKEN_TTL_SECONDS": "Lifetime of registry refresh tokens (exchange flow).",
+    "REGISTRY_ADMIN_ENABLED": "`true` enables the admin user (username REGISTRY_NAME).",
+    "REGISTRY_ADMIN_PASSWORD": "First password of the admin user (a Key Vault reference in Azure).",
+    "REGISTRY_ADMIN_PASSWORD2": "Second password of the admin user, for rotation; may be empty.",
+    "REGISTRY_ENTRA_AUTHORITY": "Entra ID authority whose `<authority>/<tenant>/discovery/v2.0/keys` signs tokens.",
+    "REGISTRY_ENTRA_TENANTS": "Comma-separated tenant ids whose Entra ID tokens are accepted; empty disables exchange.",
+    "REGISTRY_ENTRA_AUDIENCES": "Comma-separated audiences accepted in Entra ID tokens.",
 }
+
+_DEFAULT_AUDIENCES = "https://management.core.windows.net/,https://management.azure.com/,https://containerregistry.azure.net"
+
+
+def is_emulator(connection_string: str) -> bool:
+    """True when ``connection_string`` points at the local storage emulator (Azurite)."""
+    lowered = connection_string.lower()
+    return "usedevelopmentstorage=true" in lowered or "accountname=devstoreaccount1" in lowered
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -125,7 +150,7 @@ class Settings:
     """The registry's configuration, typed."""
 
     registry_name: str = "localregistry"
-    storage_connection_string: str = ""
+    storage_connection_string: str = field(default="", repr=False)
     blob_endpoint: str = ""
     table_endpoint: str = ""
     storage_prefix: str = "registry"
@@ -158,6 +183,18 @@ class Settings:
             "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local"
             f"/providers/Microsoft.ContainerRegistry/registries/{self.registry_name}"
         )
+    auth_enabled: bool = True
+    login_server: str = ""
+    token_signing_key: str = field(default="", repr=False)
+    token_previous_key: str = field(default="", repr=False)
+    access_token_ttl_seconds: int = 600
+    refresh_token_ttl_seconds: int = 10800
+    admin_enabled: bool = False
+    admin_password: str = field(default="", repr=False)
+    admin_password2: str = field(default="", repr=False)
+    entra_authority: str = "https://login.microsoftonline.com"
+    entra_tenants: tuple[str, ...] = ()
+    entra_audiences: tuple[str, ...] = _csv(_DEFAULT_AUDIENCES)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -179,6 +216,20 @@ class Settings:
             chunk_min_bytes=_int("REGISTRY_CHUNK_MIN_BYTES", get("REGISTRY_CHUNK_MIN_BYTES", "0"), 0),
             upload_ttl_hours=_int("REGISTRY_UPLOAD_TTL_HOURS", get("REGISTRY_UPLOAD_TTL_HOURS", "24"), 1),
             **_event_settings(get),
+            auth_enabled=_bool("REGISTRY_AUTH_ENABLED", get("REGISTRY_AUTH_ENABLED", "true")),
+            login_server=get("REGISTRY_LOGIN_SERVER"),
+            token_signing_key=get("REGISTRY_TOKEN_SIGNING_KEY"),
+            token_previous_key=get("REGISTRY_TOKEN_PREVIOUS_KEY"),
+            access_token_ttl_seconds=_int(
+                "REGISTRY_ACCESS_TOKEN_TTL_SECONDS", get("REGISTRY_ACCESS_TOKEN_TTL_SECONDS", "600"), 30),
+            refresh_token_ttl_seconds=_int(
+                "REGISTRY_REFRESH_TOKEN_TTL_SECONDS", get("REGISTRY_REFRESH_TOKEN_TTL_SECONDS", "10800"), 60),
+            admin_enabled=_bool("REGISTRY_ADMIN_ENABLED", get("REGISTRY_ADMIN_ENABLED", "false")),
+            admin_password=get("REGISTRY_ADMIN_PASSWORD"),
+            admin_password2=get("REGISTRY_ADMIN_PASSWORD2"),
+            entra_authority=get("REGISTRY_ENTRA_AUTHORITY", cls.entra_authority).rstrip("/"),
+            entra_tenants=_csv(get("REGISTRY_ENTRA_TENANTS")),
+            entra_audiences=_csv(get("REGISTRY_ENTRA_AUDIENCES", _DEFAULT_AUDIENCES)),
         )
         settings.validate()
         return settings
@@ -195,3 +246,10 @@ class Settings:
             )
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,48}[a-z0-9]", self.registry_name):
             raise SettingsError("setting REGISTRY_NAME must be 3-50 lowercase letters, digits and hyphens")
+        emulator = is_emulator(self.storage_connection_string)
+        if not self.auth_enabled and not emulator:
+            raise SettingsError("setting REGISTRY_AUTH_ENABLED may be false only with the local storage emulator")
+        if self.auth_enabled and not self.token_signing_key and not emulator:
+            raise SettingsError("setting REGISTRY_TOKEN_SIGNING_KEY is required")
+        if self.admin_enabled and not (self.admin_password or self.admin_password2):
+            raise SettingsError("setting REGISTRY_ADMIN_PASSWORD is required when REGISTRY_ADMIN_ENABLED is true")

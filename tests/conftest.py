@@ -4,12 +4,14 @@ app in-process (httpx) and the registry as a real uvicorn process for end-to-end
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +19,7 @@ from starlette.applications import Starlette
 
 from scripts.azurite import ROOT, Azurite, free_port
 from shared.api.app import create_app
+from shared.auth.tokens import generate_signing_key
 from shared.settings import Settings
 from tests.receiver import Receiver
 from tests.storage import StorageProbe
@@ -34,10 +37,26 @@ def unique_prefix() -> str:
     return "t" + uuid.uuid4().hex[:16]
 
 
+#: The admin user every test registry enables (username: the default REGISTRY_NAME).
+ADMIN_USER = "localregistry"
+ADMIN_PASSWORD = "test-admin-" + uuid.uuid4().hex
+SIGNING_KEY = generate_signing_key()
+
+
 @pytest.fixture
 def settings(azurite: Azurite) -> Settings:
-    """Settings pointing at Azurite with a container and tables of this test's own."""
-    return Settings(storage_connection_string=azurite.connection_string, storage_prefix=unique_prefix())
+    """Settings pointing at Azurite with a container and tables of this test's own; authentication
+    is on, with the admin user enabled (the ``client`` fixture logs in as it)."""
+    return test_settings(azurite)
+
+
+def test_settings(azurite: Azurite) -> Settings:
+    """Settings of a registry with its own storage prefix, authentication on and the admin user."""
+    return Settings(storage_connection_string=azurite.connection_string, storage_prefix=unique_prefix(),
+                    admin_enabled=True, admin_password=ADMIN_PASSWORD, token_signing_key=SIGNING_KEY)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
 @pytest.fixture
@@ -51,9 +70,10 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
 
 @pytest.fixture
 async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client calling the app in-process."""
+    """An HTTP client calling the app in-process, as the admin user (Basic auth)."""
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry.test",
+                                 auth=(ADMIN_USER, ADMIN_PASSWORD)) as http:
         yield http
 
 
@@ -78,26 +98,38 @@ class LiveRegistry:
         return f"http://{self.host}"
 
 
-def start_registry(settings: Settings, port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start uvicorn serving the registry with ``settings``; returns once it answers."""
+def start_registry(settings: Settings, port: int, extra_env: dict[str, str] | None = None,
+                   tls: tuple[str, str, str] | None = None, uvicorn_args: tuple[str, ...] = (),
+                   **popen: Any) -> subprocess.Popen[bytes]:
+    """Start uvicorn serving the registry with ``settings``; returns once it answers.
+
+    ``tls`` is (certificate file, key file, CA file) to serve HTTPS.
+    """
     env = {
         **os.environ,
         "REGISTRY_STORAGE_CONNECTION_STRING": settings.storage_connection_string,
         "REGISTRY_STORAGE_PREFIX": settings.storage_prefix,
         "REGISTRY_BLOB_REDIRECT": "true" if settings.blob_redirect else "false",
+        "REGISTRY_AUTH_ENABLED": "true" if settings.auth_enabled else "false",
+        "REGISTRY_ADMIN_ENABLED": "true" if settings.admin_enabled else "false",
+        "REGISTRY_ADMIN_PASSWORD": settings.admin_password,
+        "REGISTRY_TOKEN_SIGNING_KEY": settings.token_signing_key,
         **(extra_env or {}),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "shared.api.app:create_app",
-         "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-        env=env, cwd=ROOT,
-    )
+    command = [sys.executable, "-m", "uvicorn", "--factory", "shared.api.app:create_app",
+               "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    if tls is not None:
+        command += ["--ssl-certfile", tls[0], "--ssl-keyfile", tls[1]]
+    command += uvicorn_args
+    process = subprocess.Popen(command, env=env, cwd=ROOT, **popen)
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/v2/"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError("the registry process exited")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=1).status_code == 200:
+            verify = ssl.create_default_context(cafile=tls[2]) if tls else True
+            if httpx.get(url, timeout=1, verify=verify).status_code in (200, 401):
                 return process
         except httpx.HTTPError:
             time.sleep(0.1)
@@ -107,8 +139,13 @@ def start_registry(settings: Settings, port: int, extra_env: dict[str, str] | No
 
 @pytest.fixture(scope="session")
 def live_registry(azurite: Azurite) -> Iterator[LiveRegistry]:
-    """One registry process for the session's end-to-end tests (each uses its own repositories)."""
-    settings = Settings(storage_connection_string=azurite.connection_string, storage_prefix=unique_prefix())
+    """One registry process for the session's end-to-end tests (each uses its own repositories).
+
+    It runs with authentication off (allowed only on the storage emulator) so clients need no
+    credentials; the tests of authentication start registries of their own.
+    """
+    settings = Settings(storage_connection_string=azurite.connection_string, storage_prefix=unique_prefix(),
+                        auth_enabled=False)
     port = free_port()
     process = start_registry(settings, port)
     yield LiveRegistry(f"127.0.0.1:{port}", settings)

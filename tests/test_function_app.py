@@ -3,6 +3,7 @@ azure-functions ASGI middleware with real ``func.HttpRequest`` objects."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,9 +16,11 @@ import function_app
 from functions import http
 from shared.api.app import create_app
 from shared.settings import Settings
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
 from tests.oci import OCI_MANIFEST, digest_of
 
 ROOT = Path(__file__).resolve().parent.parent
+BASIC = "Basic " + base64.b64encode(f"{ADMIN_USER}:{ADMIN_PASSWORD}".encode()).decode()
 
 
 def _functions() -> dict[str, Any]:
@@ -53,7 +56,8 @@ async def invoke(settings: Settings) -> AsyncIterator[Any]:
 
     async def call(method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None,
                    params: dict[str, str] | None = None) -> func.HttpResponse:
-        request = func.HttpRequest(method=method, url=f"http://localhost:7071{url}", headers=headers or {},
+        headers = {"Authorization": BASIC, **(headers or {})}
+        request = func.HttpRequest(method=method, url=f"http://localhost:7071{url}", headers=headers,
                                    params=params or {}, body=body)
         response: func.HttpResponse = await user_function(request, None)
         return response

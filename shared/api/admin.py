@@ -1,13 +1,187 @@
-"""Every administrative route (the registry's management plane), in one list.
-
-The data-plane API (``/v2``) is in ``app.ROUTES``. Admin routes are kept apart so that one
-wrapper (the auth layer) can protect them all at once.
-"""
+"""The admin API (``/acr/admin/...``, which needs ``registry:admin:*``): registry options
+(anonymous pull, role assignment mode), scope maps, tokens and their passwords, role assignments."""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import json
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from shared.api import webhooks
+from shared.api.http import read_limited, registry_of
+from shared.auth.store import ENABLED
+from shared.errors import ErrorCode, RegistryError
 
-ADMIN_ROUTES: list[BaseRoute] = [*webhooks.ROUTES]
+_LIMIT = 64 * 1024
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await read_limited(request, _LIMIT, ErrorCode.SIZE_INVALID)
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise RegistryError(ErrorCode.NAME_INVALID, "the body must be a JSON object")
+    return body
+
+
+def _optional_bool(body: dict[str, Any], key: str) -> bool | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise RegistryError(ErrorCode.NAME_INVALID, f"{key} must be true or false")
+    return value
+
+
+async def get_options(request: Request) -> Response:
+    """``GET /acr/admin/options``."""
+    registry = await registry_of(request)
+    return JSONResponse((await registry.identities.options()).to_json())
+
+
+async def update_options(request: Request) -> Response:
+    """``PATCH /acr/admin/options`` ``{anonymousPullEnabled, roleAssignmentMode: rbac|abac}``."""
+    registry = await registry_of(request)
+    body = await _body(request)
+    mode = body.get("roleAssignmentMode")
+    if mode not in (None, "rbac", "abac"):
+        raise RegistryError(ErrorCode.NAME_INVALID, "roleAssignmentMode is rbac or abac")
+    options = await registry.identities.set_options(_optional_bool(body, "anonymousPullEnabled"),
+                                                    None if mode is None else mode == "abac")
+    return JSONResponse(options.to_json())
+
+
+async def list_scope_maps(request: Request) -> Response:
+    """``GET /acr/admin/scopemaps``."""
+    registry = await registry_of(request)
+    return JSONResponse({"scopeMaps": [m.to_json() for m in await registry.identities.scope_maps()]})
+
+
+async def get_scope_map(request: Request) -> Response:
+    """``GET /acr/admin/scopemaps/{name}``."""
+    registry = await registry_of(request)
+    scope_map = await registry.identities.scope_map(request.path_params["name"])
+    if scope_map is None:
+        raise RegistryError(ErrorCode.NOT_FOUND, "scope map not found")
+    return JSONResponse(scope_map.to_json())
+
+
+async def put_scope_map(request: Request) -> Response:
+    """``PUT /acr/admin/scopemaps/{name}`` ``{actions: [...], description}``."""
+    registry = await registry_of(request)
+    body = await _body(request)
+    actions = body.get("actions")
+    if not isinstance(actions, list) or not actions or not all(isinstance(a, str) for a in actions):
+        raise RegistryError(ErrorCode.NAME_INVALID, "actions must be a non-empty list of strings")
+    scope_map = await registry.identities.put_scope_map(request.path_params["name"], actions,
+                                                        str(body.get("description") or ""))
+    return JSONResponse(scope_map.to_json())
+
+
+async def delete_scope_map(request: Request) -> Response:
+    """``DELETE /acr/admin/scopemaps/{name}``."""
+    registry = await registry_of(request)
+    await registry.identities.delete_scope_map(request.path_params["name"])
+    return Response(status_code=204)
+
+
+async def list_tokens(request: Request) -> Response:
+    """``GET /acr/admin/tokens``."""
+    registry = await registry_of(request)
+    return JSONResponse({"tokens": [t.to_json() for t in await registry.identities.tokens()]})
+
+
+async def get_token(request: Request) -> Response:
+    """``GET /acr/admin/tokens/{name}``."""
+    registry = await registry_of(request)
+    token = await registry.identities.token(request.path_params["name"])
+    if token is None:
+        raise RegistryError(ErrorCode.NOT_FOUND, "token not found")
+    return JSONResponse(token.to_json())
+
+
+async def put_token(request: Request) -> Response:
+    """``PUT /acr/admin/tokens/{name}`` ``{scopeMap, status}``; ``PATCH`` changes only what is given."""
+    registry = await registry_of(request)
+    name = request.path_params["name"]
+    body = await _body(request)
+    current = await registry.identities.token(name)
+    if request.method == "PATCH" and current is None:
+        raise RegistryError(ErrorCode.NOT_FOUND, "token not found")
+    scope_map = body.get("scopeMap") or (current.scope_map if current else "")
+    status = body.get("status") or (current.status if current else ENABLED)
+    token = await registry.identities.put_token(name, str(scope_map), str(status))
+    return JSONResponse(token.to_json())
+
+
+async def delete_token(request: Request) -> Response:
+    """``DELETE /acr/admin/tokens/{name}``."""
+    registry = await registry_of(request)
+    await registry.identities.delete_token(request.path_params["name"])
+    return Response(status_code=204)
+
+
+async def new_password(request: Request) -> Response:
+    """``POST /acr/admin/tokens/{name}/passwords`` ``{name: password1|password2, expiry}``: the new value, once."""
+    registry = await registry_of(request)
+    body = await _body(request)
+    which = str(body.get("name") or "password1")
+    expiry = None
+    if body.get("expiry"):
+        try:
+            expiry = datetime.fromisoformat(str(body["expiry"]).replace("Z", "+00:00"))
+        except ValueError:
+            raise RegistryError(ErrorCode.NAME_INVALID, "expiry must be an ISO 8601 time") from None
+        if expiry.tzinfo is None:
+            raise RegistryError(ErrorCode.NAME_INVALID, "expiry must carry a time zone")
+    value = await registry.identities.new_password(request.path_params["name"], which, expiry)
+    return JSONResponse({"name": which, "value": value, "expiry": expiry.isoformat() if expiry else None},
+                        headers={"Cache-Control": "no-store"})
+
+
+async def list_roles(request: Request) -> Response:
+    """``GET /acr/admin/roleassignments[?principalId=]``."""
+    registry = await registry_of(request)
+    assignments = await registry.identities.role_assignments(request.query_params.get("principalId"))
+    return JSONResponse({"roleAssignments": [a.to_json() for a in assignments]})
+
+
+async def assign_role(request: Request) -> Response:
+    """``POST /acr/admin/roleassignments`` ``{principalId, role, repository}``."""
+    registry = await registry_of(request)
+    body = await _body(request)
+    assignment = await registry.identities.assign_role(
+        str(body.get("principalId") or ""), str(body.get("role") or ""), body.get("repository") or None)
+    return JSONResponse(assignment.to_json(), status_code=201)
+
+
+async def remove_role(request: Request) -> Response:
+    """``DELETE /acr/admin/roleassignments/{id}``."""
+    registry = await registry_of(request)
+    await registry.identities.remove_role(request.path_params["id"])
+    return Response(status_code=204)
+
+
+_A = "/acr/admin"
+#: Every management-plane route, in one list the auth layer protects (``registry:admin:*``).
+ADMIN_ROUTES = [
+    *webhooks.ROUTES,
+    Route(_A + "/options", get_options, methods=["GET"]),
+    Route(_A + "/options", update_options, methods=["PATCH"]),
+    Route(_A + "/scopemaps", list_scope_maps, methods=["GET"]),
+    Route(_A + "/scopemaps/{name}", get_scope_map, methods=["GET"]),
+    Route(_A + "/scopemaps/{name}", put_scope_map, methods=["PUT"]),
+    Route(_A + "/scopemaps/{name}", delete_scope_map, methods=["DELETE"]),
+    Route(_A + "/tokens", list_tokens, methods=["GET"]),
+    Route(_A + "/tokens/{name}", get_token, methods=["GET"]),
+    Route(_A + "/tokens/{name}", put_token, methods=["PUT", "PATCH"]),
+    Route(_A + "/tokens/{name}", delete_token, methods=["DELETE"]),
+    Route(_A + "/tokens/{name}/passwords", new_password, methods=["POST"]),
+    Route(_A + "/roleassignments", list_roles, methods=["GET"]),
+    Route(_A + "/roleassignments", assign_role, methods=["POST"]),
+    Route(_A + "/roleassignments/{id}", remove_role, methods=["DELETE"]),
+]

@@ -12,10 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shared.api import blobs, discovery, manifests
+from shared.api import blobs, discovery, manifests, metadata, oauth
 from shared.api.admin import ADMIN_ROUTES
 from shared.api.boundary import ErrorBoundary, error_response
 from shared.api.events import start_outbox_sweeper
+from shared.api.guard import Guard
 from shared.api.http import new_lock
 from shared.errors import ErrorCode, RegistryError
 from shared.settings import Settings
@@ -36,7 +37,27 @@ ROUTES = [
     Route(_NAME + "/blobs/{digest}", blobs.delete_blob, methods=["DELETE"]),
     Route(_NAME + "/tags/list", discovery.list_tags, methods=["GET"]),
     Route(_NAME + "/referrers/{digest}", discovery.referrers, methods=["GET"]),
+]
+# ACR's token service, metadata API and the admin API; who may call what is decided by the one
+# table in shared/api/access.py, enforced by the Guard middleware before any handler runs.
+_ACR = "/acr/v1/{name:path}"
+ROUTES += [
+    Route("/oauth2/token", oauth.get_token, methods=["GET"]),
+    Route("/oauth2/token", oauth.post_token, methods=["POST"]),
+    Route("/oauth2/exchange", oauth.exchange, methods=["POST"]),
+    Route("/acr/v1/_catalog", metadata.catalog, methods=["GET"]),
+    Route(_ACR + "/_tags", metadata.list_tags, methods=["GET"]),
+    Route(_ACR + "/_tags/{reference}", metadata.tag_properties, methods=["GET"]),
+    Route(_ACR + "/_tags/{reference}", metadata.update_tag, methods=["PATCH"]),
+    Route(_ACR + "/_tags/{reference}", metadata.delete_tag, methods=["DELETE"]),
+    Route(_ACR + "/_manifests", metadata.list_manifests, methods=["GET"]),
+    Route(_ACR + "/_manifests/{reference}", metadata.manifest_properties, methods=["GET"]),
+    Route(_ACR + "/_manifests/{reference}", metadata.update_manifest, methods=["PATCH"]),
+    Route(_ACR + "/_manifests/{reference}", metadata.delete_manifest, methods=["DELETE"]),
     *ADMIN_ROUTES,
+    Route(_ACR, metadata.repository_properties, methods=["GET"]),
+    Route(_ACR, metadata.update_repository, methods=["PATCH"]),
+    Route(_ACR, metadata.delete_repository, methods=["DELETE"]),
 ]
 
 
@@ -68,7 +89,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=ROUTES,
         lifespan=lifespan,
         # Inside Starlette's own error middleware, so nothing reaches its plain-text 500 page.
-        middleware=[Middleware(ErrorBoundary)],
+        middleware=[Middleware(ErrorBoundary), Middleware(Guard)],
         exception_handlers={HTTPException: _http_exception},
     )
     app.state.settings = settings

@@ -1,4 +1,4 @@
-"""Webhook management (ARM's operations on ``registries/webhooks``), under ``/_admin/webhooks``.
+"""Webhook management (ARM's operations on ``registries/webhooks``), under ``/acr/admin/webhooks``.
 
 ``PUT`` creates (or replaces), ``PATCH`` updates, ``GET``/``DELETE`` as usual; ``ping``,
 ``listEvents`` and ``getCallbackConfig`` are POST actions as in ARM. Bodies are ARM's
@@ -93,9 +93,9 @@ async def callback_config(request: Request) -> Response:
     return JSONResponse(webhook.callback_config())
 
 
-_ONE = "/_admin/webhooks/{webhook}"
+_ONE = "/acr/admin/webhooks/{webhook}"
 ROUTES = [
-    Route("/_admin/webhooks", list_webhooks, methods=["GET"]),
+    Route("/acr/admin/webhooks", list_webhooks, methods=["GET"]),
     Route(_ONE, get_webhook, methods=["GET"]),
     Route(_ONE, create_webhook, methods=["PUT"]),
     Route(_ONE, update_webhook, methods=["PATCH"]),

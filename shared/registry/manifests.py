@@ -25,12 +25,16 @@ from shared.oci.digest import Digest
 from shared.oci.manifest import Descriptor, Manifest, parse_manifest
 from shared.oci.names import is_tag, validate_tag
 from shared.registry.blobs import BlobService
+from shared.registry.locks import lock_fields
 from shared.storage import layout
 from shared.storage.clients import StorageClients
 
 INLINE_LIMIT = 60_000  # a binary table property holds at most 64 KiB
 _COMMIT_ATTEMPTS = 8
 _LOOKUPS_AT_ONCE = 16
+_CONFIG_LIMIT = 64 * 1024
+IMAGE_CONFIG_TYPES = frozenset({"application/vnd.oci.image.config.v1+json",
+                                "application/vnd.docker.container.image.v1+json"})
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class ManifestService:
                 )
         await self._check_references(repository, manifest)
         entity = await self._manifest_entity(manifest)
+        entity |= await self._platform(repository, manifest)
         try:
             await self.storage.repos.create_entity(
                 {"PartitionKey": layout.CATALOG_PARTITION, "RowKey": layout.encode_repository(repository),
@@ -178,6 +183,21 @@ class ManifestService:
                 await self.storage.repos.delete_entity(partition, key)
             except ResourceNotFoundError:
                 pass
+    async def _platform(self, repository: str, manifest: Manifest) -> dict[str, Any]:
+        """Architecture and OS from an image's config, and the image's total size (metadata API)."""
+        fields: dict[str, Any] = {"image_size": len(manifest.raw) + sum(b.size for b in manifest.blobs)}
+        config = manifest.config
+        if config is None or config.media_type not in IMAGE_CONFIG_TYPES or config.size > _CONFIG_LIMIT:
+            return fields
+        try:
+            info = await self.blobs.stat(repository, config.digest)
+            raw = b"".join([chunk async for chunk in self.blobs.stream(info, 0, info.size)])
+            doc = json.loads(raw)
+        except (RegistryError, ValueError):
+            return fields
+        if isinstance(doc, dict):
+            fields |= {k: doc[k] for k in ("architecture", "os") if isinstance(doc.get(k), str)}
+        return fields
 
     async def _check_references(self, repository: str, manifest: Manifest) -> None:
         gate = asyncio.Semaphore(_LOOKUPS_AT_ONCE)
@@ -232,14 +252,15 @@ class ManifestService:
             now = _now()
             current = await self._get(partition, layout.manifest_key(digest))
             row = {"PartitionKey": partition, "RowKey": layout.manifest_key(digest), **fields,
-                   "created": current["created"] if current else now, "updated": now}
+                   "created": current["created"] if current else now, "updated": now, **lock_fields(current)}
             ops.append(_write(row, current))
             if tag is not None:
                 tag_row = await self._get(partition, layout.tag_key(tag))
                 ops.append(_write({"PartitionKey": partition, "RowKey": layout.tag_key(tag),
                                    **{k: v for k, v in fields.items() if k in ("digest", "media_type", "size",
                                                                               "content")},
-                                   "created": tag_row["created"] if tag_row else now, "updated": now}, tag_row))
+                                   "created": tag_row["created"] if tag_row else now, "updated": now,
+                                   **lock_fields(tag_row)}, tag_row))
             if manifest.subject is not None:
                 descriptor = manifest.descriptor()
                 ops.append(("upsert", {

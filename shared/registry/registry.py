@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.auth.service import AuthService
+from shared.auth.store import IdentityStore
 from shared.events.outbox import Outbox
 from shared.events.publisher import create_publisher
 from shared.events.subscriptions import WEBHOOK_FANOUT
 from shared.registry.blobs import BlobService
 from shared.registry.discovery import DiscoveryService
+from shared.registry.locks import LockService
 from shared.registry.manifests import ManifestService
+from shared.registry.metadata import MetadataService
 from shared.registry.uploads import UploadService
 from shared.settings import Settings
 from shared.storage.clients import StorageClients
@@ -28,6 +32,10 @@ class Registry:
     discovery: DiscoveryService
     outbox: Outbox
     webhooks: WebhookService
+    identities: IdentityStore
+    auth: AuthService
+    locks: LockService
+    metadata: MetadataService
 
     @classmethod
     async def open(cls, settings: Settings) -> Registry:
@@ -43,15 +51,21 @@ class Registry:
         # The in-process handlers of the local Event Grid: the plain functions the triggers call.
         publisher = create_publisher(settings, storage, {WEBHOOK_FANOUT: webhooks.handle_event})
         outbox = Outbox(storage, settings, publisher)
+        manifests = ManifestService(storage, blobs, outbox)
+        identities = IdentityStore(storage.auth)
         return cls(
             settings=settings,
             storage=storage,
             blobs=blobs,
             uploads=UploadService(storage, blobs, settings.upload_block_bytes),
-            manifests=ManifestService(storage, blobs, outbox),
+            manifests=manifests,
             discovery=DiscoveryService(storage),
             outbox=outbox,
             webhooks=webhooks,
+            identities=identities,
+            auth=AuthService(settings, identities),
+            locks=LockService(storage),
+            metadata=MetadataService(storage, manifests, settings.registry_name),
         )
 
     async def close(self) -> None:

@@ -30,6 +30,15 @@ One storage account holds everything (a geo-replica is another account with the 
 
     table <prefix>events                     what each event consumer has processed (idempotency)
       PK c|<consumer>       RK <event-id>    {created}
+      (the catalog, m| and t| rows may carry lock flags can_read, can_write, can_delete, can_list;
+       a missing flag means true; m| rows also carry architecture, os and image_size)
+
+    table <prefix>auth                       identities and permissions (shared/auth/store.py)
+      PK "config"           RK "registry"    {anonymous_pull, abac}
+      PK "scopemap"         RK <name>        {actions (JSON list), description}
+      PK "token"            RK <name>        {scope_map, status, password1, password1_expiry,
+                                              password2, password2_expiry}   (scrypt hashes)
+      PK "role"             RK <uuid>        {principal, role, repository}
 
 Table keys may not contain ``/``. ``enc`` maps a repository name to a key that sorts in the same
 order as the name: ``/`` (0x2F) becomes ``0`` and each digit moves up one (``0``-``9`` to
@@ -105,6 +114,16 @@ def delivery_key(epoch_ms: int, delivery_id: str) -> str:
 def consumer_partition(consumer: str) -> str:
     """Partition of the events one consumer has processed."""
     return f"c|{consumer}"
+def auth_table(prefix: str) -> str:
+    """The identity and permission table."""
+    return f"{prefix}auth"
+
+
+AUTH_CONFIG = ("config", "registry")
+SCOPE_MAP_PARTITION = "scopemap"
+TOKEN_PARTITION = "token"  # noqa: S105 - a table partition name
+ROLE_PARTITION = "role"
+LOCK_FLAGS = ("can_delete", "can_write", "can_read", "can_list")
 
 
 def data_blob(upload_id: str) -> str:

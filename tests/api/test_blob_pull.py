@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from shared.api.app import create_app
 from shared.settings import Settings
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
 from tests.oci import push_blob
 
 
@@ -43,7 +44,8 @@ async def test_unknown_blob_and_blob_of_other_repository(client: httpx.AsyncClie
 @pytest.fixture
 async def proxy_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app: Starlette = create_app(replace(settings, blob_redirect=False))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r",
+                                 auth=(ADMIN_USER, ADMIN_PASSWORD)) as http:
         yield http
     await app.state.registry.close()
 

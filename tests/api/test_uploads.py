@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
 from tests.oci import digest_of, fetch_blob, push_blob
 from tests.storage import StorageProbe
 
@@ -180,7 +181,8 @@ async def test_chunk_min_length_is_advertised(azurite: object, settings: object)
 
     assert isinstance(settings, Settings)
     app = create_app(replace(settings, chunk_min_bytes=1048576))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r",
+                                 auth=(ADMIN_USER, ADMIN_PASSWORD)) as http:
         response = await http.post("/v2/x/blobs/uploads/")
         assert response.headers["oci-chunk-min-length"] == "1048576"
     await app.state.registry.close()

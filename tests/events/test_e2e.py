@@ -18,9 +18,8 @@ import httpx
 import pytest
 
 from scripts.azurite import Azurite, free_port
-from shared.settings import Settings
 from shared.storage import layout
-from tests.conftest import LiveRegistry, start_registry, unique_prefix
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, LiveRegistry, start_registry, test_settings
 from tests.events.push import push_blob
 from tests.events.schemas import validate_payload
 from tests.images import OCI_MANIFEST, make_image
@@ -33,7 +32,7 @@ EVENTS_ENV = {"REGISTRY_WEBHOOK_ALLOW_PRIVATE": "true", "REGISTRY_WEBHOOK_RETRY_
 @pytest.fixture(scope="module")
 def events_registry(azurite: Azurite) -> Iterator[LiveRegistry]:
     """A registry process whose webhooks may call the loopback receiver."""
-    settings = Settings(storage_connection_string=azurite.connection_string, storage_prefix=unique_prefix())
+    settings = test_settings(azurite)
     port = free_port()
     process = start_registry(settings, port, EVENTS_ENV)
     yield LiveRegistry(f"127.0.0.1:{port}", settings)
@@ -44,12 +43,12 @@ def events_registry(azurite: Azurite) -> Iterator[LiveRegistry]:
 @pytest.fixture
 async def admin(events_registry: LiveRegistry) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client of the registry process."""
-    async with httpx.AsyncClient(base_url=events_registry.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=events_registry.url, timeout=30, auth=(ADMIN_USER, ADMIN_PASSWORD)) as http:
         yield http
 
 
 async def _webhook(http: httpx.AsyncClient, name: str, uri: str, **properties: object) -> None:
-    response = await http.put(f"/_admin/webhooks/{name}",
+    response = await http.put(f"/acr/admin/webhooks/{name}",
                               json={"properties": {"serviceUri": uri, "actions": ["push", "delete"], **properties}})
     assert response.status_code == 201, response.text
 
@@ -57,6 +56,7 @@ async def _webhook(http: httpx.AsyncClient, name: str, uri: str, **properties: o
 async def _skopeo_push(layout_dir: Path, reference: str) -> None:
     process = await asyncio.create_subprocess_exec(
         "skopeo", "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false",
+        f"--dest-creds={ADMIN_USER}:{ADMIN_PASSWORD}",
         f"oci:{layout_dir}:v1", f"docker://{reference}",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
@@ -90,7 +90,7 @@ async def test_skopeo_push_and_delete_reach_webhooks_as_acr_payloads(
     assert receiver.at("/disabled") == []
     assert [c.json() for c in receiver.at("/flaky")][-1] == push
 
-    log = (await admin.post("/_admin/webhooks/e2eflaky/listEvents")).json()["value"]
+    log = (await admin.post("/acr/admin/webhooks/e2eflaky/listEvents")).json()["value"]
     assert [e["eventResponseMessage"]["statusCode"] for e in log] == [200, 500, 500, 500]
     assert all(json.loads(e["eventRequestMessage"]["content"]) == push for e in log)
 
@@ -112,7 +112,7 @@ async def _outbox(probe: StorageProbe) -> list[str]:
 
 
 async def test_a_kill_between_commit_and_publish_loses_nothing(azurite: Azurite, receiver: Receiver) -> None:
-    settings = Settings(storage_connection_string=azurite.connection_string, storage_prefix=unique_prefix())
+    settings = test_settings(azurite)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     doomed = await asyncio.to_thread(start_registry, settings, port,
@@ -120,7 +120,7 @@ async def test_a_kill_between_commit_and_publish_loses_nothing(azurite: Azurite,
     restarted = None
     probe = StorageProbe(settings)
     try:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=url, timeout=30, auth=(ADMIN_USER, ADMIN_PASSWORD)) as http:
             await _webhook(http, "survivor", f"{receiver.url}/hook")
             config = await push_blob(http, "kill/app", b'{"architecture":"amd64","os":"linux"}')
             layer = await push_blob(http, "kill/app", b"layer")

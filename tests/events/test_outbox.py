@@ -17,7 +17,7 @@ from shared.events.model import HELM_CONFIG
 from shared.registry.registry import Registry
 from shared.settings import Settings
 from shared.storage import layout
-from tests.conftest import unique_prefix
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, test_settings
 from tests.events.push import push_image
 from tests.events.schemas import validate_event_grid
 from tests.receiver import Receiver
@@ -28,8 +28,8 @@ from tests.storage import StorageProbe
 def settings(azurite: Azurite, receiver: Receiver) -> Settings:
     """Publishing to a (local) Event Grid topic that refuses events until a test says otherwise."""
     receiver.statuses["/api/events"] = 400
-    return Settings(storage_connection_string=azurite.connection_string, storage_prefix=unique_prefix(),
-                    eventgrid_endpoint=f"{receiver.url}/api/events", eventgrid_key="k")
+    return dataclasses.replace(test_settings(azurite), eventgrid_endpoint=f"{receiver.url}/api/events",
+                               eventgrid_key="k")
 
 
 @pytest.fixture
@@ -130,13 +130,13 @@ async def test_helm_chart_push_is_a_chart_push(
 async def test_settings_without_events_still_push(azurite: Azurite, receiver: Receiver) -> None:
     """A publisher that cannot be reached never fails a push: the event waits in the outbox."""
     settings = dataclasses.replace(
-        Settings(storage_connection_string=azurite.connection_string, storage_prefix=unique_prefix()),
-        eventgrid_endpoint="http://127.0.0.1:9/api/events", eventgrid_key="k",
+        test_settings(azurite), eventgrid_endpoint="http://127.0.0.1:9/api/events", eventgrid_key="k",
     )
     from shared.api.app import create_app
 
     app = create_app(settings)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r.test") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r.test",
+                                 auth=(ADMIN_USER, ADMIN_PASSWORD)) as http:
         await push_image(http, "a/b", "t")
     registry = await open_registry(app.state)
     await registry.outbox.settle()

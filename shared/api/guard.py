@@ -1,0 +1,160 @@
+"""The authorization middleware: authenticates every request, checks the scopes its route needs
+(:mod:`shared.api.access`) and the locks on what it touches, before any handler runs.
+
+Bearer access tokens carry their grants; Basic credentials (admin user, repository-scoped token,
+or the null GUID with a refresh token) and anonymous callers are looked up. A caller without
+credentials, with an invalid token or with a token that lacks the scope gets 401 and the Bearer
+challenge, so clients fetch a token and retry; a caller whose Basic credentials lack the right
+gets 403 DENIED.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shared.api.access import Need, classify
+from shared.api.http import registry_of
+from shared.auth.permissions import PULL, REPOSITORY, Grant, Permissions
+from shared.auth.service import ANONYMOUS_PRINCIPAL, parse_basic
+from shared.errors import ErrorCode, RegistryError
+from shared.oci.digest import Digest
+from shared.oci.names import NAME_RE, TAG_RE, is_tag
+from shared.registry.registry import Registry
+
+
+def route_path(scope: Scope) -> str:
+    """The path the router matches: ``path`` without ``root_path``, as Starlette computes it
+    (the Functions host may set ``root_path``), so both always see the same route."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root + "/"):
+        return path[len(root):]
+    return path
+
+
+def service_of(request: Request, registry: Registry) -> str:
+    """The ``service`` (token audience) of this registry: the login server setting or the Host."""
+    return registry.settings.login_server or request.headers.get("host", "")
+
+
+def challenge(request: Request, registry: Registry, need: Need, error: str = "") -> dict[str, str]:
+    """The ``WWW-Authenticate`` header asking for the scopes ``need`` requires."""
+    scheme = request.headers.get("x-forwarded-proto") or request.url.scheme
+    service = service_of(request, registry)
+    value = f'Bearer realm="{scheme}://{service}/oauth2/token",service="{service}"'
+    scopes = []
+    for kind, name, action in need.requirements:
+        actions = ",".join(need.challenge_actions) if kind == REPOSITORY and need.challenge_actions else action
+        scopes.append(f"{kind}:{name}:{actions}")
+    if scopes:
+        value += f',scope="{" ".join(scopes)}"'
+    if error:
+        value += f',error="{error}"'
+    return {"WWW-Authenticate": value}
+
+
+def _unauthorized(request: Request, registry: Registry, need: Need, message: str, error: str = "") -> RegistryError:
+    detail = [{"Type": kind, "Name": name, "Action": action} for kind, name, action in need.requirements]
+    return RegistryError(ErrorCode.UNAUTHORIZED, message, detail=detail or None,
+                         headers=challenge(request, registry, need, error))
+
+
+class Guard:
+    """ASGI middleware enforcing authentication, authorization and locks."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        need = classify(scope["method"], route_path(scope))
+        if need.public:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        registry = await registry_of(request)
+        if registry.settings.auth_enabled:
+            checker = await self._authorize(request, registry, need)
+            if need.operation == "write_blob" and scope["method"] == "POST":
+                _restrict_mount(scope, checker)
+        if need.operation and _checkable(need):
+            await registry.locks.check(need.operation, need.repository, need.reference)
+        await self.app(scope, receive, send)
+
+    async def _authorize(self, request: Request, registry: Registry, need: Need) -> Grant | Permissions:
+        header = request.headers.get("authorization", "")
+        service = service_of(request, registry)
+        auth = registry.auth
+        basic = False
+        checker: Grant | Permissions
+        try:
+            if header[:7].lower() == "bearer ":
+                claims = auth.verify_access(header[7:].strip(), service)
+                checker = Grant.from_claims(claims.get("access"))
+            elif (credentials := parse_basic(header)) is not None:
+                principal = await auth.basic(*credentials, service)
+                checker = await auth.permissions(principal)
+                basic = True
+            elif header:
+                raise RegistryError(ErrorCode.UNAUTHORIZED, "unsupported authorization scheme")
+            else:
+                checker = await auth.permissions(ANONYMOUS_PRINCIPAL)
+        except RegistryError as error:
+            if error.code is not ErrorCode.UNAUTHORIZED:
+                raise
+            invalid = "invalid_token" if header[:7].lower() == "bearer " else ""
+            raise _unauthorized(request, registry, need, error.message, invalid) from None
+        if not need.requirements:  # the /v2/ root: any authenticated caller
+            if header:
+                return checker
+            raise _unauthorized(request, registry, need, "authentication required")
+        if all(checker.can(*requirement) for requirement in need.requirements):
+            return checker
+        if basic:
+            raise RegistryError(ErrorCode.DENIED, detail=[{"Type": k, "Name": n, "Action": a}
+                                                          for k, n, a in need.requirements])
+        # As distribution and ACR do (and the Azure SDK expects): a token lacking the scope gets
+        # 401 with the challenge, on which clients fetch a token for that scope and retry.
+        message = "insufficient scope" if header else "authentication required"
+        raise _unauthorized(request, registry, need, message, "insufficient_scope" if header else "")
+
+
+def _checkable(need: Need) -> bool:
+    """True when the repository and reference are well-formed (else the handler reports them)."""
+    if not NAME_RE.fullmatch(need.repository):
+        return False
+    if not need.reference:
+        return True
+    if is_tag(need.reference):
+        return TAG_RE.fullmatch(need.reference) is not None
+    try:
+        Digest.parse(need.reference)
+    except RegistryError:
+        return False
+    return True
+
+
+def _restrict_mount(scope: Scope, checker: Grant | Permissions) -> None:
+    """Turn a cross-repository mount the caller may not read from into a plain upload.
+
+    A mount names its source in ``from``; without it the blob could come from any repository,
+    so it is only honoured for callers who may read every repository.
+    """
+    query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    params = dict(query)
+    if "mount" not in params:
+        return
+    source = params.get("from")
+    if source:
+        allowed = checker.can(REPOSITORY, source, PULL)
+    else:
+        allowed = isinstance(checker, Permissions) and any(r.pattern == "*" and PULL in r.actions
+                                                           for r in checker.rules)
+    if not allowed:
+        kept = [(k, v) for k, v in query if k not in ("mount", "from")]
+        scope["query_string"] = urlencode(kept).encode("latin-1")
