@@ -1,0 +1,179 @@
+// The whole registry in one resource group: the function app (Flex Consumption, Python 3.11) and
+// its identity, the registry storage (plus one account per replica region on Premium), the host
+// storage, the Event Grid topic and its subscriptions, monitoring and the Key Vault.
+// Deploy with `azd up` or `az deployment group create` (docs/deploy.md).
+
+@description('Name of the registry; also the name of the function app, so its login server is <name>.azurewebsites.net.')
+@minLength(3)
+@maxLength(50)
+param registryName string
+
+@description('Registry SKU (ACR tiers). Replica regions are deployed on Premium only.')
+@allowed([
+  'Basic'
+  'Standard'
+  'Premium'
+])
+param sku string = 'Standard'
+
+@description('Region of every resource.')
+param location string = resourceGroup().location
+
+@description('Regions holding a geo-replica of the registry storage (Premium only).')
+param replicaRegions array = []
+
+@description('Prefix of the blob container and tables in the registry storage (REGISTRY_STORAGE_PREFIX).')
+param storagePrefix string = 'registry'
+
+@description('Redundancy of the registry storage accounts.')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+  'Standard_RAGRS'
+  'Standard_RAGZRS'
+])
+param storageSkuName string = 'Standard_ZRS'
+
+@description('Create the Event Grid subscriptions; needs the code published first, because Event Grid checks that each function exists.')
+param eventSubscriptionsEnabled bool = false
+
+@description('Tags added to every resource (azd adds azd-env-name).')
+param tags object = {}
+
+// One entry per Event Grid-triggered function of the app, e.g.
+//   { functionName: 'deliver_webhooks', includedEventTypes: [ 'Microsoft.ContainerRegistry.ImagePushed' ],
+//     subjectBeginsWith: '', subjectEndsWith: '' }
+// tests/test_infra.py checks this list against the functions the app indexes and their local delivery filters.
+var eventSubscriptions = []
+
+var token = uniqueString(subscription().id, resourceGroup().id, registryName)
+var allTags = union(tags, {
+  registry: registryName
+  'registry-sku': sku
+})
+var deadLetterContainerName = 'eventgrid-deadletter'
+
+resource appIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-${registryName}'
+  location: location
+  tags: allTags
+}
+
+resource topicIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-${registryName}-events'
+  location: location
+  tags: allTags
+}
+
+module registryStorage 'modules/registry-storage.bicep' = {
+  name: 'registry-storage'
+  params: {
+    location: location
+    tags: allTags
+    name: 'reg${token}'
+    skuName: storageSkuName
+    principalId: appIdentity.properties.principalId
+  }
+}
+
+module replicaStorage 'modules/registry-storage.bicep' = [for region in replicaRegions: if (sku == 'Premium') {
+  name: 'replica-storage-${region}'
+  params: {
+    location: region
+    tags: allTags
+    name: 'rep${uniqueString(subscription().id, resourceGroup().id, registryName, region)}'
+    skuName: storageSkuName
+    principalId: appIdentity.properties.principalId
+  }
+}]
+
+module hostStorage 'modules/host-storage.bicep' = {
+  name: 'host-storage'
+  params: {
+    location: location
+    tags: allTags
+    name: 'fn${token}'
+    deploymentContainerName: 'app-package'
+    deadLetterContainerName: deadLetterContainerName
+    appPrincipalId: appIdentity.properties.principalId
+    eventsPrincipalId: topicIdentity.properties.principalId
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    location: location
+    tags: allTags
+    workspaceName: 'log-${registryName}'
+    appInsightsName: 'appi-${registryName}'
+    publisherPrincipalId: appIdentity.properties.principalId
+  }
+}
+
+module keyVault 'modules/key-vault.bicep' = {
+  name: 'key-vault'
+  params: {
+    location: location
+    tags: allTags
+    name: 'kv-${token}'
+    readerPrincipalId: appIdentity.properties.principalId
+  }
+}
+
+// Exactly the settings of shared/settings.py SETTINGS (tests/test_infra.py checks the names).
+var registrySettings = {
+  REGISTRY_NAME: registryName
+  REGISTRY_STORAGE_CONNECTION_STRING: ''
+  REGISTRY_BLOB_ENDPOINT: registryStorage.outputs.blobEndpoint
+  REGISTRY_TABLE_ENDPOINT: registryStorage.outputs.tableEndpoint
+  REGISTRY_STORAGE_PREFIX: storagePrefix
+  REGISTRY_BLOB_REDIRECT: 'true'
+  REGISTRY_SAS_TTL_SECONDS: '600'
+  REGISTRY_UPLOAD_BLOCK_MIB: '8'
+  REGISTRY_CHUNK_MIN_BYTES: '0'
+  REGISTRY_UPLOAD_TTL_HOURS: '24'
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'function-app'
+  params: {
+    location: location
+    tags: allTags
+    name: registryName
+    planName: 'plan-${registryName}'
+    identityId: appIdentity.id
+    identityClientId: appIdentity.properties.clientId
+    hostStorageName: hostStorage.outputs.name
+    deploymentContainerUrl: hostStorage.outputs.deploymentContainerUrl
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    registrySettings: registrySettings
+  }
+}
+
+module events 'modules/events.bicep' = {
+  name: 'events'
+  params: {
+    location: location
+    tags: allTags
+    topicName: take('${registryName}-events', 50)
+    publisherPrincipalId: appIdentity.properties.principalId
+    topicIdentityId: topicIdentity.id
+    functionAppId: functionApp.outputs.id
+    deadLetterStorageId: hostStorage.outputs.id
+    deadLetterContainerName: hostStorage.outputs.deadLetterContainerName
+    subscriptions: eventSubscriptions
+    subscriptionsEnabled: eventSubscriptionsEnabled
+  }
+}
+
+@description('Host name clients log in to and tag images with (docker login <host>).')
+output REGISTRY_LOGIN_SERVER string = functionApp.outputs.defaultHostName
+@description('URL of the registry API.')
+output REGISTRY_LOGIN_SERVER_URL string = 'https://${functionApp.outputs.defaultHostName}'
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output EVENT_GRID_TOPIC_ENDPOINT string = events.outputs.endpoint
+output REGISTRY_STORAGE_ACCOUNT string = registryStorage.outputs.name
+output KEY_VAULT_NAME string = keyVault.outputs.name
