@@ -18,10 +18,12 @@ param appInsightsConnectionString string
 @description('The registry settings (shared/settings.py SETTINGS), name to value.')
 param registrySettings object
 
-@minValue(40)
+@description('Most instances Flex Consumption scales the app out to.')
+@minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
+@description('Memory of one instance; an upload holds at most one block (REGISTRY_UPLOAD_BLOCK_MIB) in memory.')
 @allowed([
   512
   2048
