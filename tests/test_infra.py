@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import subprocess
+import sys
 from functools import cache
 from typing import Any
 
@@ -45,17 +47,29 @@ def local_example() -> dict[str, str]:
     return values
 
 
-@cache
-def event_grid_functions() -> frozenset[str]:
-    """Names of the functions the app indexes whose trigger is Event Grid (indexed once: the
-    ASGI function app registers its HTTP function again on every ``get_functions()``)."""
-    import function_app
+#: Run in a fresh interpreter, as the Functions host indexes the app: ``get_functions()`` may be
+#: called once per app object (a second call raises on the "duplicate" HTTP function).
+_INDEX = """
+import json, function_app
+print(json.dumps({str(f.get_function_name()): [b.type for b in f.get_bindings()]
+                  for f in function_app.app.get_functions()}))
+"""
 
-    return frozenset(
-        str(function.get_function_name())
-        for function in function_app.app.get_functions()
-        if any(binding.type == "eventGridTrigger" for binding in function.get_bindings())
+
+@cache
+def indexed_functions() -> dict[str, list[str]]:
+    """Every function the app indexes, with the types of its bindings."""
+    result = subprocess.run(
+        [sys.executable, "-c", _INDEX], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
     )
+    assert result.returncode == 0, result.stderr
+    functions: dict[str, list[str]] = json.loads(result.stdout.splitlines()[-1])
+    return functions
+
+
+def event_grid_functions() -> set[str]:
+    """Names of the functions the app indexes whose trigger is Event Grid."""
+    return {name for name, bindings in indexed_functions().items() if "eventGridTrigger" in bindings}
 
 
 def bicep_subscriptions() -> dict[str, dict[str, Any]]:
@@ -115,6 +129,12 @@ def test_local_settings_example_is_a_valid_configuration() -> None:
 
 
 # --- Event Grid -----------------------------------------------------------------------------------
+
+
+def test_the_app_indexes_its_http_and_timer_functions() -> None:
+    functions = indexed_functions()
+    assert "httpTrigger" in functions["http_app_func"]
+    assert "timerTrigger" in functions["purge_stale_uploads"]
 
 
 def test_every_event_grid_function_has_a_bicep_subscription_and_vice_versa() -> None:
