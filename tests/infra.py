@@ -46,8 +46,8 @@ def tree(relative_path: str) -> dict[str, Any]:
     """The parsed tree of one Bicep file, e.g. ``infra/main.bicep``."""
     trees, _, stderr = parse_all()
     assert relative_path in trees, f"{relative_path} did not parse: {stderr}"
-    tree: dict[str, Any] = trees[relative_path]
-    return tree
+    parsed: dict[str, Any] = trees[relative_path]
+    return parsed
 
 
 def variable(relative_path: str, name: str) -> Any:
