@@ -142,6 +142,8 @@ def test_every_event_grid_function_has_a_bicep_subscription_and_vice_versa() -> 
 
 
 def test_bicep_subscription_entries_have_the_documented_keys() -> None:
+    entries = variable(MAIN, "eventSubscriptions")
+    assert len(entries) == len(bicep_subscriptions()), "two eventSubscriptions entries name the same function"
     for name, entry in bicep_subscriptions().items():
         assert set(entry) == SUBSCRIPTION_KEYS, name
         assert isinstance(entry["includedEventTypes"], list) and entry["includedEventTypes"], name

@@ -32,7 +32,7 @@ param maximumInstanceCount int = 100
 param instanceMemoryMB int = 2048
 
 // Settings of the Functions host itself, not of the registry. Flex Consumption takes the runtime
-// from functionAppConfig and rejects FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION.
+// from functionAppConfig and does not take FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION.
 var hostSettings = {
   AzureWebJobsStorage__accountName: hostStorageName
   AzureWebJobsStorage__credential: 'managedidentity'
