@@ -123,6 +123,18 @@ module keyVault 'modules/key-vault.bicep' = {
   }
 }
 
+// Before the function app, so that a registry setting can name the topic endpoint.
+module eventTopic 'modules/event-topic.bicep' = {
+  name: 'event-topic'
+  params: {
+    location: location
+    tags: allTags
+    topicName: take('${registryName}-events', 50)
+    publisherPrincipalId: appIdentity.properties.principalId
+    topicIdentityId: topicIdentity.id
+  }
+}
+
 // Exactly the settings of shared/settings.py SETTINGS (tests/test_infra.py checks the names).
 var registrySettings = {
   REGISTRY_NAME: registryName
@@ -153,13 +165,11 @@ module functionApp 'modules/function-app.bicep' = {
   }
 }
 
-module events 'modules/events.bicep' = {
-  name: 'events'
+// After the function app: Event Grid checks that each subscription's function exists.
+module topicSubscriptions 'modules/event-subscriptions.bicep' = {
+  name: 'event-subscriptions'
   params: {
-    location: location
-    tags: allTags
-    topicName: take('${registryName}-events', 50)
-    publisherPrincipalId: appIdentity.properties.principalId
+    topicName: eventTopic.outputs.name
     topicIdentityId: topicIdentity.id
     functionAppId: functionApp.outputs.id
     deadLetterStorageId: hostStorage.outputs.id
@@ -174,6 +184,6 @@ output REGISTRY_LOGIN_SERVER string = functionApp.outputs.defaultHostName
 @description('URL of the registry API.')
 output REGISTRY_LOGIN_SERVER_URL string = 'https://${functionApp.outputs.defaultHostName}'
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
-output EVENT_GRID_TOPIC_ENDPOINT string = events.outputs.endpoint
+output EVENT_GRID_TOPIC_ENDPOINT string = eventTopic.outputs.endpoint
 output REGISTRY_STORAGE_ACCOUNT string = registryStorage.outputs.name
 output KEY_VAULT_NAME string = keyVault.outputs.name

@@ -18,7 +18,8 @@ from tests.infra import INFRA, ROOT, bicep_files, body, module_params, resource,
 
 MAIN = "infra/main.bicep"
 FUNCTION_APP = "infra/modules/function-app.bicep"
-EVENTS = "infra/modules/events.bicep"
+EVENT_TOPIC = "infra/modules/event-topic.bicep"
+EVENT_SUBSCRIPTIONS = "infra/modules/event-subscriptions.bicep"
 HOST_STORAGE = "infra/modules/host-storage.bicep"
 
 #: App settings of the Functions host in Azure, beside the registry's own (why each is there).
@@ -160,14 +161,14 @@ def test_bicep_subscriptions_use_the_local_delivery_filters() -> None:
     assert bicep_subscriptions() == local
 
 
-def test_main_passes_its_subscription_list_to_the_events_module() -> None:
-    params = module_params(MAIN, "events")
+def test_main_passes_its_subscription_list_to_the_subscriptions_module() -> None:
+    params = module_params(MAIN, "topicSubscriptions")
     assert params["subscriptions"] == "eventSubscriptions"
     assert params["subscriptionsEnabled"] == "eventSubscriptionsEnabled"
 
 
 def test_each_subscription_targets_its_function_with_filters_retries_and_dead_letters() -> None:
-    subscriptions = resource(EVENTS, "eventSubscriptions")
+    subscriptions = resource(EVENT_SUBSCRIPTIONS, "eventSubscriptions")
     assert subscriptions["type"] == "Microsoft.EventGrid/topics/eventSubscriptions"
     assert subscriptions["config"]["loop_type"]["detail"]["array_name"] == "subscriptions"
     properties = body(subscriptions)["properties"]
@@ -183,9 +184,11 @@ def test_each_subscription_targets_its_function_with_filters_retries_and_dead_le
 
 
 def test_topic_and_dead_letter_container_exist() -> None:
-    topic = resource(EVENTS, "topic")
+    topic = resource(EVENT_TOPIC, "topic")
     assert topic["type"] == "Microsoft.EventGrid/topics"
     assert body(topic)["properties"]["disableLocalAuth"] is True
+    assert resource(EVENT_SUBSCRIPTIONS, "topic")["existing"] is True
+    assert body(resource(EVENT_SUBSCRIPTIONS, "eventSubscriptions"))["parent"] == "topic"
     container = resource(HOST_STORAGE, "deadLetterContainer")
     assert container["type"] == "Microsoft.Storage/storageAccounts/blobServices/containers"
     assert body(container)["name"] == "deadLetterContainerName"
