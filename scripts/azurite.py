@@ -71,6 +71,7 @@ class Azurite:
             "--queueHost", "127.0.0.1", "--queuePort", str(self.queue_port),
             "--tableHost", "127.0.0.1", "--tablePort", str(self.table_port),
         ]
+        Path(self.location).mkdir(parents=True, exist_ok=True)
         output = subprocess.DEVNULL if self.quiet else None
         self.process = subprocess.Popen(command, stdout=output, stderr=output, cwd=self.location)
         for port in (self.blob_port, self.queue_port, self.table_port):

@@ -32,7 +32,9 @@ def main() -> int:
         print("Using the Azurite already listening on 127.0.0.1:10000")
     else:
         azurite = Azurite(10000, 10001, 10002, location=str(ROOT / ".azurite")).start()
-    env = {"REGISTRY_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true", **os.environ}
+    # No timer functions under uvicorn: the web process republishes what its outbox kept.
+    env = {"REGISTRY_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
+           "REGISTRY_OUTBOX_SWEEP_SECONDS": "30", **os.environ}
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "shared.api.app:create_app",
          "--host", "127.0.0.1", "--port", str(args.port), "--no-access-log", "--timeout-keep-alive", "75"],
@@ -44,6 +46,9 @@ def main() -> int:
         f"  skopeo copy --dest-tls-verify=false docker://docker.io/library/alpine:latest docker://{host}/alpine:latest\n"
         f"  oras push --plain-http {host}/hello:v1 ./file.txt\n"
         f"  docker push {host}/myimage:v1   (add {host} to the daemon's insecure-registries)\n"
+        f"  curl -X PUT http://{host}/_admin/webhooks/myhook -H 'Content-Type: application/json' \\\n"
+        "    -d '{\"properties\":{\"serviceUri\":\"https://example.com/hook\",\"actions\":[\"push\",\"delete\"]}}'\n"
+        "  (webhooks to localhost need REGISTRY_WEBHOOK_ALLOW_PRIVATE=true)\n"
         "Ctrl-C stops the registry and Azurite.\n",
         flush=True,
     )

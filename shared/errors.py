@@ -39,6 +39,8 @@ class ErrorCode(Enum):
     UNSUPPORTED = ("UNSUPPORTED", 405, "the operation is unsupported")
     NOT_FOUND = ("NOT_FOUND", 404, "no API route matches this path")
     TOOMANYREQUESTS = ("TOOMANYREQUESTS", 429, "too many requests")
+    WEBHOOK_INVALID = ("WEBHOOK_INVALID", 400, "invalid webhook definition")
+    WEBHOOK_UNKNOWN = ("WEBHOOK_UNKNOWN", 404, "webhook not found")
     UNKNOWN = ("UNKNOWN", 500, "unknown error")
     UNAVAILABLE = ("UNAVAILABLE", 503, "service unavailable")
 

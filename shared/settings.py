@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 MiB = 1024 * 1024
 
@@ -36,6 +37,31 @@ SETTINGS: dict[str, str] = {
     "REGISTRY_UPLOAD_BLOCK_MIB": "Size of the blocks an upload is staged in (MiB); bounds the memory of one upload.",
     "REGISTRY_CHUNK_MIN_BYTES": "Smallest chunk clients are asked to PATCH (`OCI-Chunk-Min-Length`).",
     "REGISTRY_UPLOAD_TTL_HOURS": "Uploads untouched for this long are purged by the timer function.",
+    # Events (shared/events, shared/webhooks)
+    "REGISTRY_LOCATION": "Azure region reported as `location` in event data, e.g. `westus`.",
+    "REGISTRY_RESOURCE_ID": "Resource id of the registry: `topic` of Event Grid events and `source` of CloudEvents. "
+    "Empty: a placeholder id built from REGISTRY_NAME.",
+    "REGISTRY_EVENTGRID_ENDPOINT": "Event Grid topic endpoint events are published to. "
+    "Empty: the local Event Grid delivers them (make run, func start, tests).",
+    "REGISTRY_EVENTGRID_KEY": "Access key of the topic (`aeg-sas-key`); empty: `DefaultAzureCredential`.",
+    "REGISTRY_EVENTS_SCHEMA": "`EventGridSchema` or `CloudEventSchemaV1_0`: the schema events are published in.",
+    "REGISTRY_EVENTS_FUNCTIONS_URL": "Local Event Grid only: base URL of a `func start` host; its functions are "
+    "called through `/runtime/webhooks/eventgrid?functionName=`. Empty: called in-process.",
+    "REGISTRY_EVENTS_SUBSCRIBER_URLS": "Local Event Grid only: comma-separated external subscriber URLs, "
+    "validated with Event Grid's handshake and sent every event.",
+    "REGISTRY_EVENTS_MAX_ATTEMPTS": "Local Event Grid only: delivery attempts per subscription before dead-lettering.",
+    "REGISTRY_EVENTS_RETRY_MS": "Local Event Grid only: first retry delay (ms); doubles per attempt, at most 60 s.",
+    "REGISTRY_OUTBOX_GRACE_SECONDS": "The republisher leaves outbox rows younger than this to the request "
+    "that wrote them.",
+    "REGISTRY_OUTBOX_SWEEP_SECONDS": "Republish the outbox from the web process every N seconds (make run); "
+    "0: only the timer function does.",
+    "REGISTRY_WEBHOOK_MAX_ATTEMPTS": "Attempts per webhook delivery (the first plus retries).",
+    "REGISTRY_WEBHOOK_RETRY_MS": "First webhook retry delay (ms); doubles per attempt, at most 60 s.",
+    "REGISTRY_WEBHOOK_TIMEOUT_SECONDS": "Timeout of one webhook call (connect to last byte).",
+    "REGISTRY_WEBHOOK_ALLOW_PRIVATE": "`true`: webhooks may call loopback, link-local and private addresses "
+    "(tests, local networks). Never in production.",
+    "REGISTRY_TEST_KILL_AFTER_COMMIT": "Tests only: the process kills itself (SIGKILL) right after a manifest "
+    "commit, before publishing its event, to prove the outbox loses nothing.",
 }
 
 
@@ -58,6 +84,42 @@ def _int(name: str, raw: str, minimum: int) -> int:
     return value
 
 
+EVENT_SCHEMAS = ("EventGridSchema", "CloudEventSchemaV1_0")
+
+
+def _event_settings(get: Callable[..., str]) -> dict[str, Any]:
+    """The event and webhook settings (kept apart so ``from_env`` stays readable)."""
+    schema = get("REGISTRY_EVENTS_SCHEMA", "EventGridSchema")
+    if schema not in EVENT_SCHEMAS:
+        raise SettingsError(f"setting REGISTRY_EVENTS_SCHEMA must be one of {', '.join(EVENT_SCHEMAS)}, not {schema!r}")
+    return {
+        "location": get("REGISTRY_LOCATION", "local"),
+        "resource_id": get("REGISTRY_RESOURCE_ID"),
+        "eventgrid_endpoint": get("REGISTRY_EVENTGRID_ENDPOINT"),
+        "eventgrid_key": get("REGISTRY_EVENTGRID_KEY"),
+        "events_schema": schema,
+        "events_functions_url": get("REGISTRY_EVENTS_FUNCTIONS_URL").rstrip("/"),
+        "events_subscriber_urls": tuple(
+            u.strip() for u in get("REGISTRY_EVENTS_SUBSCRIBER_URLS").split(",") if u.strip()
+        ),
+        "events_max_attempts": _int("REGISTRY_EVENTS_MAX_ATTEMPTS", get("REGISTRY_EVENTS_MAX_ATTEMPTS", "8"), 1),
+        "events_retry_ms": _int("REGISTRY_EVENTS_RETRY_MS", get("REGISTRY_EVENTS_RETRY_MS", "1000"), 0),
+        "outbox_grace_seconds": _int("REGISTRY_OUTBOX_GRACE_SECONDS", get("REGISTRY_OUTBOX_GRACE_SECONDS", "60"), 0),
+        "outbox_sweep_seconds": _int("REGISTRY_OUTBOX_SWEEP_SECONDS", get("REGISTRY_OUTBOX_SWEEP_SECONDS", "0"), 0),
+        "webhook_max_attempts": _int("REGISTRY_WEBHOOK_MAX_ATTEMPTS", get("REGISTRY_WEBHOOK_MAX_ATTEMPTS", "4"), 1),
+        "webhook_retry_ms": _int("REGISTRY_WEBHOOK_RETRY_MS", get("REGISTRY_WEBHOOK_RETRY_MS", "1000"), 0),
+        "webhook_timeout_seconds": _int(
+            "REGISTRY_WEBHOOK_TIMEOUT_SECONDS", get("REGISTRY_WEBHOOK_TIMEOUT_SECONDS", "10"), 1
+        ),
+        "webhook_allow_private": _bool(
+            "REGISTRY_WEBHOOK_ALLOW_PRIVATE", get("REGISTRY_WEBHOOK_ALLOW_PRIVATE", "false")
+        ),
+        "test_kill_after_commit": _bool(
+            "REGISTRY_TEST_KILL_AFTER_COMMIT", get("REGISTRY_TEST_KILL_AFTER_COMMIT", "false")
+        ),
+    }
+
+
 @dataclass(frozen=True)
 class Settings:
     """The registry's configuration, typed."""
@@ -72,6 +134,30 @@ class Settings:
     upload_block_bytes: int = 8 * MiB
     chunk_min_bytes: int = 0
     upload_ttl_hours: int = 24
+    location: str = "local"
+    resource_id: str = ""
+    eventgrid_endpoint: str = ""
+    eventgrid_key: str = ""
+    events_schema: str = "EventGridSchema"
+    events_functions_url: str = ""
+    events_subscriber_urls: tuple[str, ...] = ()
+    events_max_attempts: int = 8
+    events_retry_ms: int = 1000
+    outbox_grace_seconds: int = 60
+    outbox_sweep_seconds: int = 0
+    webhook_max_attempts: int = 4
+    webhook_retry_ms: int = 1000
+    webhook_timeout_seconds: int = 10
+    webhook_allow_private: bool = False
+    test_kill_after_commit: bool = False
+
+    @property
+    def registry_resource_id(self) -> str:
+        """The registry's resource id (a placeholder outside Azure)."""
+        return self.resource_id or (
+            "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local"
+            f"/providers/Microsoft.ContainerRegistry/registries/{self.registry_name}"
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -92,6 +178,7 @@ class Settings:
             upload_block_bytes=MiB * _int("REGISTRY_UPLOAD_BLOCK_MIB", get("REGISTRY_UPLOAD_BLOCK_MIB", "8"), 1),
             chunk_min_bytes=_int("REGISTRY_CHUNK_MIN_BYTES", get("REGISTRY_CHUNK_MIN_BYTES", "0"), 0),
             upload_ttl_hours=_int("REGISTRY_UPLOAD_TTL_HOURS", get("REGISTRY_UPLOAD_TTL_HOURS", "24"), 1),
+            **_event_settings(get),
         )
         settings.validate()
         return settings

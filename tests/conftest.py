@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from scripts.azurite import ROOT, Azurite, free_port
 from shared.api.app import create_app
 from shared.settings import Settings
+from tests.receiver import Receiver
 from tests.storage import StorageProbe
 
 
@@ -113,3 +114,11 @@ def live_registry(azurite: Azurite) -> Iterator[LiveRegistry]:
     yield LiveRegistry(f"127.0.0.1:{port}", settings)
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A local HTTP receiver (webhooks, Event Grid subscribers) recording what it gets."""
+    service = await Receiver().start()
+    yield service
+    await service.stop()

@@ -32,9 +32,9 @@ class StorageProbe:
             return []
 
     async def snapshot(self) -> dict[str, Any]:
-        """Everything stored: blobs and the keys of every table row."""
+        """Everything stored: container blobs (``data``) and the keys of every table's rows."""
         return {
-            "blobs": await self.blobs(),
+            "data": await self.blobs(),
             **{t: sorted((r["PartitionKey"], r["RowKey"]) for r in await self.rows(t))
                for t in ("blobs", "uploads", "repos")},
         }

@@ -13,7 +13,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shared.api import blobs, discovery, manifests
+from shared.api.admin import ADMIN_ROUTES
 from shared.api.boundary import ErrorBoundary, error_response
+from shared.api.events import start_outbox_sweeper
 from shared.api.http import new_lock
 from shared.errors import ErrorCode, RegistryError
 from shared.settings import Settings
@@ -34,6 +36,7 @@ ROUTES = [
     Route(_NAME + "/blobs/{digest}", blobs.delete_blob, methods=["DELETE"]),
     Route(_NAME + "/tags/list", discovery.list_tags, methods=["GET"]),
     Route(_NAME + "/referrers/{digest}", discovery.referrers, methods=["GET"]),
+    *ADMIN_ROUTES,
 ]
 
 
@@ -53,7 +56,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sweeper = start_outbox_sweeper(app)
         yield
+        if sweeper is not None:
+            sweeper.cancel()
         if app.state.registry is not None:
             await app.state.registry.close()
             app.state.registry = None

@@ -40,8 +40,15 @@ async def referrers(request: Request) -> Response:
     name = repository(request)
     subject = Digest.parse(request.path_params["digest"])
     artifact_type = request.query_params.get("artifactType")
+    n = page_size(request.query_params.get("n"))
+    last = request.query_params.get("last", "")
+    if last:
+        last = str(Digest.parse(last))
     registry = await registry_of(request)
-    found = await registry.discovery.referrers(name, subject, artifact_type)
+    found, more = await registry.discovery.referrers(name, subject, artifact_type, n, last)
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [d.to_json() for d in found]}
     headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type is not None else {}
+    if more:
+        extra = {"artifactType": artifact_type} if artifact_type is not None else {}
+        headers["Link"] = next_link(f"/v2/{name}/referrers/{subject}", n, str(found[-1].digest), **extra)
     return JSONResponse(index, media_type=OCI_INDEX, headers=headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
@@ -20,7 +21,11 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 async def registry_of(request: Request) -> Registry:
     """The app's :class:`Registry`, opened on first use in the running event loop."""
-    state = request.app.state
+    return await open_registry(request.app.state)
+
+
+async def open_registry(state: Any) -> Registry:
+    """The :class:`Registry` of an app's ``state``, opened (once) if it is not yet."""
     if state.registry is None:
         async with state.registry_lock:
             if state.registry is None:

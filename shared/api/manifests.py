@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shared.api.events import request_info
 from shared.api.http import read_limited, registry_of, repository
 from shared.errors import ErrorCode, RegistryError
 from shared.oci.manifest import INDEX_TYPES, MAX_MANIFEST_BYTES
@@ -47,7 +48,8 @@ async def put_manifest(request: Request) -> Response:
     reference = request.path_params["reference"]
     registry = await registry_of(request)
     raw = await read_limited(request, MAX_MANIFEST_BYTES, ErrorCode.MANIFEST_TOO_LARGE)
-    result = await registry.manifests.put(name, reference, raw, request.headers.get("content-type", ""))
+    result = await registry.manifests.put(name, reference, raw, request.headers.get("content-type", ""),
+                                          request_info(request))
     digest = str(result.manifest.digest)
     headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest, "Content-Length": "0"}
     if result.manifest.subject is not None:
@@ -59,5 +61,5 @@ async def delete_manifest(request: Request) -> Response:
     """DELETE a manifest by digest (with its tags) or a tag alone: 202."""
     name = repository(request)
     registry = await registry_of(request)
-    await registry.manifests.delete(name, request.path_params["reference"])
+    await registry.manifests.delete(name, request.path_params["reference"], request_info(request))
     return Response(status_code=202, headers={"Content-Length": "0"})

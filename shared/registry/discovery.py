@@ -62,20 +62,26 @@ class DiscoveryService:
         page = await self._range(layout.CATALOG_PARTITION, "", layout.encode_repository(last or ""), n)
         return Page([layout.decode_repository(k) for k in page.items], page.more)
 
-    async def referrers(self, repository: str, subject: Digest, artifact_type: str | None) -> list[Descriptor]:
-        """Descriptors of the manifests whose ``subject`` is ``subject``, optionally of one artifact type."""
+    async def referrers(
+        self, repository: str, subject: Digest, artifact_type: str | None, n: int | None = None, last: str = ""
+    ) -> tuple[list[Descriptor], bool]:
+        """Descriptors of manifests whose ``subject`` is ``subject`` (optionally of one artifact type),
+        after the referrer digest ``last``, at most ``n`` (default one full page); and whether more follow."""
+        limit = MAX_PAGE if n is None else n
         prefix = layout.referrer_prefix(str(subject))
         query = "PartitionKey eq @pk and RowKey gt @start and RowKey lt @end"
         parameters = {
             "pk": layout.encode_repository(repository),
-            "start": prefix,
+            "start": prefix + last,
             "end": prefix[:-1] + layout.RANGE_END,
         }
         if artifact_type is not None:
             query += " and artifact_type eq @type"
             parameters["type"] = artifact_type
-        found = []
+        found: list[Descriptor] = []
         async for row in self.storage.repos.query_entities(query, parameters=parameters):
+            if len(found) == limit:
+                return found, True
             found.append(
                 Descriptor(
                     media_type=row["media_type"],
@@ -85,7 +91,7 @@ class DiscoveryService:
                     annotations=json.loads(row.get("annotations") or "{}"),
                 )
             )
-        return found
+        return found, False
 
     async def _range(self, partition: str, prefix: str, after: str, n: int | None) -> Page:
         if n == 0:

@@ -19,6 +19,8 @@ from azure.data.tables import TableEntity, TableTransactionError
 from azure.storage.blob import ContentSettings
 
 from shared.errors import ErrorCode, RegistryError
+from shared.events.model import Chart, RegistryEvent, RequestInfo, chart_of, delete_event, push_event
+from shared.events.outbox import Outbox
 from shared.oci.digest import Digest
 from shared.oci.manifest import Descriptor, Manifest, parse_manifest
 from shared.oci.names import is_tag, validate_tag
@@ -47,6 +49,7 @@ class PushResult:
 
     manifest: Manifest
     tag: str | None
+    events: tuple[RegistryEvent, ...] = ()
 
 
 def _now() -> datetime:
@@ -56,12 +59,17 @@ def _now() -> datetime:
 class ManifestService:
     """Puts, gets and deletes manifests and tags of one registry."""
 
-    def __init__(self, storage: StorageClients, blobs: BlobService) -> None:
+    def __init__(self, storage: StorageClients, blobs: BlobService, outbox: Outbox | None = None) -> None:
         self.storage = storage
         self.blobs = blobs
+        self.outbox = outbox
 
-    async def put(self, repository: str, reference: str, raw: bytes, content_type: str) -> PushResult:
-        """Store ``raw`` under ``reference`` (a tag or the manifest's digest)."""
+    async def put(self, repository: str, reference: str, raw: bytes, content_type: str,
+                  request: RequestInfo | None = None) -> PushResult:
+        """Store ``raw`` under ``reference`` (a tag or the manifest's digest).
+
+        The push event (``request`` says who asked) commits with the manifest, in the outbox.
+        """
         tag = validate_tag(reference) if is_tag(reference) else None
         manifest = parse_manifest(raw, content_type)
         if tag is None:
@@ -80,8 +88,17 @@ class ManifestService:
             )
         except ResourceExistsError:
             pass
-        await self._commit(repository, manifest, entity, tag)
-        return PushResult(manifest, tag)
+        chart = chart_of(manifest.config.media_type if manifest.config else None, manifest.annotations,
+                         repository, tag)
+        if chart is not None:
+            entity.update(chart_name=chart.name, chart_version=chart.version)
+        event = push_event(repository, str(manifest.digest), manifest.media_type, len(manifest.raw), tag,
+                           request, chart)
+        events = (event,) if self.outbox is not None else ()
+        await self._commit(repository, manifest, entity, tag, events)
+        if self.outbox is not None:
+            self.outbox.committed(layout.encode_repository(repository), events)
+        return PushResult(manifest, tag, events)
 
     async def get(self, repository: str, reference: str, with_content: bool = True) -> StoredManifest:
         """The manifest named by ``reference``; MANIFEST_UNKNOWN when there is none."""
@@ -102,8 +119,11 @@ class ManifestService:
                 content = await (await blob.download_blob()).readall()
         return StoredManifest(digest, str(row["media_type"]), int(row["size"]), content)
 
-    async def delete(self, repository: str, reference: str) -> Digest:
-        """Delete a tag, or a manifest with every tag and referrer row that points at it."""
+    async def delete(self, repository: str, reference: str, request: RequestInfo | None = None) -> Digest:
+        """Delete a tag, or a manifest with every tag and referrer row that points at it.
+
+        Deleting a manifest (not a tag alone) commits its delete event with the manifest's row.
+        """
         partition = layout.encode_repository(repository)
         if is_tag(reference):
             validate_tag(reference)
@@ -130,12 +150,34 @@ class ManifestService:
         keys = [t["RowKey"] async for t in tags]
         if row.get("subject"):
             keys.append(layout.referrer_key(row["subject"], digest))
+        # Tags and referrer rows go first, the manifest last: a failure part-way leaves a manifest
+        # that can be deleted again, never a tag pointing at nothing.
         for start in range(0, len(keys), 99):
-            ops = [("delete", {"PartitionKey": partition, "RowKey": k}) for k in keys[start:start + 99]]
-            await self._submit(ops, missing_ok=True)
-        await self._submit([("delete", {"PartitionKey": partition, "RowKey": layout.manifest_key(digest)})],
-                           missing_ok=True)
+            await self._delete_rows(partition, keys[start:start + 99])
+        final: list[Any] = [("delete", {"PartitionKey": partition, "RowKey": layout.manifest_key(digest)})]
+        event = delete_event(repository, digest, str(row["media_type"]), request, int(row["size"]),
+                             _chart_of_row(row))
+        if self.outbox is not None:
+            final.append(Outbox.row(partition, event))
+        try:
+            await self.storage.repos.submit_transaction(final)
+        except TableTransactionError as error:
+            if str(getattr(error, "error_code", "")) != "ResourceNotFound":
+                raise
+            return Digest.parse(digest)  # a concurrent delete won, and its event tells
+        if self.outbox is not None:
+            self.outbox.committed(partition, [event])
         return Digest.parse(digest)
+
+    async def _delete_rows(self, partition: str, keys: list[str]) -> None:
+        ops = [("delete", {"PartitionKey": partition, "RowKey": k}) for k in keys]
+        if await self._submit(ops, missing_ok=True):
+            return
+        for key in keys:  # a row vanished under us: delete the rest one by one
+            try:
+                await self.storage.repos.delete_entity(partition, key)
+            except ResourceNotFoundError:
+                pass
 
     async def _check_references(self, repository: str, manifest: Manifest) -> None:
         gate = asyncio.Semaphore(_LOOKUPS_AT_ONCE)
@@ -181,7 +223,8 @@ class ManifestService:
             )
         return entity
 
-    async def _commit(self, repository: str, manifest: Manifest, fields: dict[str, Any], tag: str | None) -> None:
+    async def _commit(self, repository: str, manifest: Manifest, fields: dict[str, Any], tag: str | None,
+                      events: tuple[RegistryEvent, ...] = ()) -> None:
         partition = layout.encode_repository(repository)
         digest = str(manifest.digest)
         for _ in range(_COMMIT_ATTEMPTS):
@@ -206,6 +249,7 @@ class ManifestService:
                     "artifact_type": descriptor.artifact_type,
                     "annotations": json.dumps(descriptor.annotations, separators=(",", ":")),
                 }, {"mode": "replace"}))
+            ops += [Outbox.row(partition, event) for event in events]
             if await self._submit(ops):
                 return
         raise RegistryError(ErrorCode.UNAVAILABLE, "too many concurrent updates of this manifest or tag")
@@ -217,7 +261,8 @@ class ManifestService:
             return None
 
     async def _submit(self, ops: list[Any], missing_ok: bool = False) -> bool:
-        """Run one transaction; False when an ETag or existence condition failed."""
+        """Run one transaction; False when an ETag or existence condition failed (or, with
+        ``missing_ok``, a row to delete was already gone)."""
         try:
             await self.storage.repos.submit_transaction(ops)
         except TableTransactionError as error:
@@ -225,9 +270,15 @@ class ManifestService:
             if code in ("EntityAlreadyExists", "UpdateConditionNotSatisfied"):
                 return False
             if missing_ok and code == "ResourceNotFound":
-                return True
+                return False
             raise
         return True
+
+
+def _chart_of_row(row: TableEntity) -> Chart | None:
+    if not row.get("chart_name"):
+        return None
+    return Chart(str(row["chart_name"]), str(row.get("chart_version", "")))
 
 
 def _write(row: dict[str, Any], current: TableEntity | None) -> tuple[Any, ...]:

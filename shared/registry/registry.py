@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.events.outbox import Outbox
+from shared.events.publisher import create_publisher
+from shared.events.subscriptions import WEBHOOK_FANOUT
 from shared.registry.blobs import BlobService
 from shared.registry.discovery import DiscoveryService
 from shared.registry.manifests import ManifestService
 from shared.registry.uploads import UploadService
 from shared.settings import Settings
 from shared.storage.clients import StorageClients
+from shared.webhooks.fanout import WebhookService
 
 
 @dataclass
@@ -22,6 +26,8 @@ class Registry:
     uploads: UploadService
     manifests: ManifestService
     discovery: DiscoveryService
+    outbox: Outbox
+    webhooks: WebhookService
 
     @classmethod
     async def open(cls, settings: Settings) -> Registry:
@@ -33,15 +39,23 @@ class Registry:
             await storage.close()
             raise
         blobs = BlobService(storage)
+        webhooks = WebhookService(storage, settings)
+        # The in-process handlers of the local Event Grid: the plain functions the triggers call.
+        publisher = create_publisher(settings, storage, {WEBHOOK_FANOUT: webhooks.handle_event})
+        outbox = Outbox(storage, settings, publisher)
         return cls(
             settings=settings,
             storage=storage,
             blobs=blobs,
             uploads=UploadService(storage, blobs, settings.upload_block_bytes),
-            manifests=ManifestService(storage, blobs),
+            manifests=ManifestService(storage, blobs, outbox),
             discovery=DiscoveryService(storage),
+            outbox=outbox,
+            webhooks=webhooks,
         )
 
     async def close(self) -> None:
-        """Close the storage clients."""
+        """Let background event publications finish (bounded), then close every client."""
+        await self.outbox.close()
+        await self.webhooks.close()
         await self.storage.close()

@@ -11,9 +11,6 @@ committed. The upload row records each request's prefix and block count.
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import secrets
 import struct
 import uuid
 from collections.abc import AsyncIterator
@@ -29,16 +26,12 @@ from shared.errors import ErrorCode, RegistryError
 from shared.oci.digest import Digest, ResumableHash
 from shared.registry.blobs import BlobInfo, BlobService
 from shared.storage import layout
+from shared.storage.blocks import BlockWriter, block_id
 from shared.storage.clients import StorageClients
 
 _SEGMENT = struct.Struct(">II")  # (request prefix, blocks staged by that request)
 MAX_SEGMENTS = 60_000 // _SEGMENT.size  # a binary table property holds at most 64 KiB
 _UPLOAD_ID_LENGTH = 32
-
-
-def block_id(prefix: int, index: int) -> str:
-    """The Azure block id of block ``index`` staged by the request with ``prefix``."""
-    return base64.b64encode(f"{prefix:08x}{index:08x}".encode()).decode()
 
 
 def validate_upload_id(upload_id: str) -> str:
@@ -65,57 +58,6 @@ class Upload:
         return [block_id(prefix, i) for prefix, count in self.segments for i in range(count)]
 
 
-class BlockWriter:
-    """Buffers a byte stream into blocks, hashing them and staging up to two at once."""
-
-    def __init__(self, blob: BlobClient, hasher: ResumableHash, block_size: int) -> None:
-        self.blob = blob
-        self.hasher = hasher
-        self.block_size = block_size
-        self.prefix = secrets.randbits(32)
-        self.blocks = 0
-        self.written = 0
-        self._buffer = bytearray()
-        self._in_flight: list[asyncio.Task[object]] = []
-
-    async def write(self, chunk: bytes) -> None:
-        """Add ``chunk``; full blocks are hashed and staged as they fill."""
-        self._buffer += chunk
-        while len(self._buffer) >= self.block_size:
-            block = bytes(self._buffer[: self.block_size])
-            del self._buffer[: self.block_size]
-            await self._stage(block)
-
-    async def close(self) -> None:
-        """Stage what is buffered and wait until every block is stored."""
-        if self._buffer:
-            block = bytes(self._buffer)
-            self._buffer.clear()
-            await self._stage(block)
-        try:
-            await asyncio.gather(*self._in_flight)
-        finally:
-            self._in_flight.clear()
-
-    async def abort(self) -> None:
-        """Stop staging; what was staged stays uncommitted and is never referenced."""
-        for task in self._in_flight:
-            task.cancel()
-        await asyncio.gather(*self._in_flight, return_exceptions=True)
-        self._in_flight.clear()
-
-    async def _stage(self, block: bytes) -> None:
-        await asyncio.to_thread(self.hasher.update, block)
-        if len(self._in_flight) >= 2:
-            await self._in_flight.pop(0)
-        task = asyncio.ensure_future(
-            self.blob.stage_block(block_id(self.prefix, self.blocks), block, length=len(block))
-        )
-        self._in_flight.append(task)
-        self.blocks += 1
-        self.written += len(block)
-
-
 class UploadService:
     """Starts, appends to, completes, reports and cancels blob uploads."""
 
@@ -127,7 +69,8 @@ class UploadService:
     async def start(self, repository: str) -> Upload:
         """Open an upload session for ``repository``."""
         upload = Upload(id=uuid.uuid4().hex, repository=repository)
-        await self.storage.uploads.create_entity(self._entity(upload))
+        meta = await self.storage.uploads.create_entity(self._entity(upload))
+        upload.etag = meta["etag"]
         return upload
 
     async def get(self, repository: str, upload_id: str) -> Upload:

@@ -40,6 +40,8 @@ class StorageClients:
         self.blobs: TableClient = self.table_service.get_table_client(layout.blobs_table(prefix))
         self.uploads: TableClient = self.table_service.get_table_client(layout.uploads_table(prefix))
         self.repos: TableClient = self.table_service.get_table_client(layout.repos_table(prefix))
+        self.webhooks: TableClient = self.table_service.get_table_client(layout.webhooks_table(prefix))
+        self.events: TableClient = self.table_service.get_table_client(layout.events_table(prefix))
         self._delegation_key: UserDelegationKey | None = None
         self._delegation_expiry = datetime.min.replace(tzinfo=UTC)
         self._delegation_lock = asyncio.Lock()
@@ -50,7 +52,7 @@ class StorageClients:
             await self.container.create_container()
         except ResourceExistsError:
             pass
-        for table in (self.blobs, self.uploads, self.repos):
+        for table in (self.blobs, self.uploads, self.repos, self.webhooks, self.events):
             try:
                 await self.table_service.create_table(table.table_name)
             except ResourceExistsError:
@@ -58,7 +60,7 @@ class StorageClients:
 
     async def close(self) -> None:
         """Close every client and the credential."""
-        for client in (self.blobs, self.uploads, self.repos, self.container):
+        for client in (self.blobs, self.uploads, self.repos, self.webhooks, self.events, self.container):
             await client.close()
         await self.blob_service.close()
         await self.table_service.close()

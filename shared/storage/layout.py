@@ -6,6 +6,7 @@ One storage account holds everything (a geo-replica is another account with the 
       data/<upload-uuid>                     content of one blob: a block blob whose blocks were
                                              staged by the upload's PATCHes and committed by its PUT
       manifests/<algorithm>/<hex>            manifest bytes too large to keep inline in a table row
+      deadletter/<subscription>/<event-id>.json  an event the local Event Grid could not deliver
 
     table <prefix>blobs                      the content-addressed index, shared by all repositories
       PK <algorithm>:<hex>  RK ""            {location: data/<uuid>, size}
@@ -20,6 +21,15 @@ One storage account holds everything (a geo-replica is another account with the 
                             RK t|<tag>       {digest, media_type, size}
                             RK l|<digest>    {size}                 blob linked into the repository
                             RK r|<subject>|<digest>  {media_type, size, artifact_type, annotations}
+                            RK o|<event-id>  {event, created}       outbox: an event not yet published,
+                                             written in the transaction of the commit it describes
+
+    table <prefix>webhooks                   webhook configuration and delivery log
+      PK "_webhooks"        RK <name>        {service_uri, custom_headers, status, scope, actions, ...}
+      PK d|<name>           RK <inverted ms>|<uuid>  {event_id, action, request, response}  newest first
+
+    table <prefix>events                     what each event consumer has processed (idempotency)
+      PK c|<consumer>       RK <event-id>    {created}
 
 Table keys may not contain ``/``. ``enc`` maps a repository name to a key that sorts in the same
 order as the name: ``/`` (0x2F) becomes ``0`` and each digit moves up one (``0``-``9`` to
@@ -33,6 +43,8 @@ MANIFEST = "m|"
 TAG = "t|"
 LINK = "l|"
 REFERRER = "r|"
+OUTBOX = "o|"
+WEBHOOKS_PARTITION = "_webhooks"
 # The character after "|" sorts after every tag, digest and key character used in row keys.
 RANGE_END = "}"
 
@@ -58,6 +70,41 @@ def uploads_table(prefix: str) -> str:
 def repos_table(prefix: str) -> str:
     """The repository metadata table."""
     return f"{prefix}repos"
+
+
+def webhooks_table(prefix: str) -> str:
+    """The webhook configuration and delivery log table."""
+    return f"{prefix}webhooks"
+
+
+def events_table(prefix: str) -> str:
+    """The table of events each consumer has processed."""
+    return f"{prefix}events"
+
+
+def dead_letter_blob(subscription: str, event_id: str) -> str:
+    """Where the local Event Grid dead-letters an event of ``subscription``."""
+    return f"deadletter/{subscription}/{event_id}.json"
+
+
+def outbox_key(event_id: str) -> str:
+    """Row key of an unpublished event in its repository's partition."""
+    return OUTBOX + event_id
+
+
+def delivery_partition(webhook: str) -> str:
+    """Partition of a webhook's delivery log."""
+    return f"d|{webhook}"
+
+
+def delivery_key(epoch_ms: int, delivery_id: str) -> str:
+    """Row key of one delivery; inverted time, so a partition lists newest first."""
+    return f"{10**13 - epoch_ms:013d}|{delivery_id}"
+
+
+def consumer_partition(consumer: str) -> str:
+    """Partition of the events one consumer has processed."""
+    return f"c|{consumer}"
 
 
 def data_blob(upload_id: str) -> str:

@@ -1,0 +1,106 @@
+"""Webhook management (ARM's operations on ``registries/webhooks``), under ``/_admin/webhooks``.
+
+``PUT`` creates (or replaces), ``PATCH`` updates, ``GET``/``DELETE`` as usual; ``ping``,
+``listEvents`` and ``getCallbackConfig`` are POST actions as in ARM. Bodies are ARM's
+``{"properties": {"serviceUri", "customHeaders", "status", "scope", "actions"}}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from shared.api.http import read_limited, registry_of
+from shared.errors import ErrorCode, RegistryError
+from shared.registry.registry import Registry
+from shared.webhooks.model import Webhook, validate_name, webhook_from_body
+
+_BODY_LIMIT = 64 * 1024
+
+
+async def _body(request: Request) -> Any:
+    raw = await read_limited(request, _BODY_LIMIT, ErrorCode.WEBHOOK_INVALID)
+    try:
+        return json.loads(raw or b"{}")
+    except ValueError:
+        raise RegistryError(ErrorCode.WEBHOOK_INVALID, "the body is not JSON") from None
+
+
+def _resource(registry: Registry, webhook: Webhook) -> dict[str, Any]:
+    return webhook.resource(registry.settings.registry_resource_id, registry.settings.location)
+
+
+async def list_webhooks(request: Request) -> Response:
+    """All webhooks: ``{"value": [...]}``."""
+    registry = await registry_of(request)
+    return JSONResponse({"value": [_resource(registry, w) for w in await registry.webhooks.store.all()]})
+
+
+async def get_webhook(request: Request) -> Response:
+    """One webhook (without its URI and headers: see getCallbackConfig)."""
+    registry = await registry_of(request)
+    return JSONResponse(_resource(registry, await registry.webhooks.store.get(request.path_params["webhook"])))
+
+
+async def create_webhook(request: Request) -> Response:
+    """Create a webhook (201), or replace the one of that name (200)."""
+    name = validate_name(request.path_params["webhook"])
+    webhook = webhook_from_body(name, await _body(request), None)
+    registry = await registry_of(request)
+    created = await registry.webhooks.store.create(webhook)
+    return JSONResponse(_resource(registry, webhook), status_code=201 if created else 200)
+
+
+async def update_webhook(request: Request) -> Response:
+    """Change some properties of a webhook."""
+    registry = await registry_of(request)
+    current = await registry.webhooks.store.get(request.path_params["webhook"])
+    webhook = webhook_from_body(current.name, await _body(request), current)
+    await registry.webhooks.store.update(webhook)
+    return JSONResponse(_resource(registry, webhook))
+
+
+async def delete_webhook(request: Request) -> Response:
+    """Delete a webhook and its delivery log."""
+    registry = await registry_of(request)
+    await registry.webhooks.store.delete(request.path_params["webhook"])
+    return Response(status_code=204)
+
+
+async def ping_webhook(request: Request) -> Response:
+    """Send a ping now; ``{"id": <event id>}``. The outcome is in listEvents."""
+    registry = await registry_of(request)
+    event_id, _ = await registry.webhooks.ping(request.path_params["webhook"])
+    return JSONResponse({"id": event_id})
+
+
+async def list_events(request: Request) -> Response:
+    """Recent deliveries, newest first, each with its request and response."""
+    registry = await registry_of(request)
+    name = validate_name(request.path_params["webhook"])
+    await registry.webhooks.store.get(name)
+    return JSONResponse({"value": await registry.webhooks.store.deliveries(name)})
+
+
+async def callback_config(request: Request) -> Response:
+    """``{"serviceUri", "customHeaders"}`` of a webhook."""
+    registry = await registry_of(request)
+    webhook = await registry.webhooks.store.get(request.path_params["webhook"])
+    return JSONResponse(webhook.callback_config())
+
+
+_ONE = "/_admin/webhooks/{webhook}"
+ROUTES = [
+    Route("/_admin/webhooks", list_webhooks, methods=["GET"]),
+    Route(_ONE, get_webhook, methods=["GET"]),
+    Route(_ONE, create_webhook, methods=["PUT"]),
+    Route(_ONE, update_webhook, methods=["PATCH"]),
+    Route(_ONE, delete_webhook, methods=["DELETE"]),
+    Route(_ONE + "/ping", ping_webhook, methods=["POST"]),
+    Route(_ONE + "/listEvents", list_events, methods=["POST", "GET"]),
+    Route(_ONE + "/getCallbackConfig", callback_config, methods=["POST"]),
+]

@@ -1,0 +1,132 @@
+"""The outbox: an event is stored in the transaction of the commit it describes, then published.
+
+A manifest PUT or DELETE adds :meth:`Outbox.row` to the entity-group transaction that commits it,
+so the event exists exactly when the commit happened. After the commit, :meth:`Outbox.committed`
+publishes in the background (the response is not delayed) and deletes the row once the publisher
+accepted the event. Rows left behind by a crash or a failed publish are found by
+:meth:`Outbox.republish` (the timer function, or the web process's sweeper under ``make run``):
+delivery is at least once, and consumers are idempotent by event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from shared.events.model import RegistryEvent
+from shared.events.publisher import EventPublisher
+from shared.settings import Settings
+from shared.storage import layout
+from shared.storage.clients import StorageClients
+
+log = logging.getLogger("registry.events.outbox")
+_CLOSE_TIMEOUT = 30.0
+
+
+class Outbox:
+    """Outbox rows in the repository partitions, and their publication."""
+
+    def __init__(self, storage: StorageClients, settings: Settings, publisher: EventPublisher) -> None:
+        self.storage = storage
+        self.settings = settings
+        self.publisher = publisher
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @staticmethod
+    def row(partition: str, event: RegistryEvent) -> tuple[Any, ...]:
+        """The transaction operation that stores ``event`` in ``partition`` (the repository's)."""
+        return ("create", {
+            "PartitionKey": partition,
+            "RowKey": layout.outbox_key(event.id),
+            "event": json.dumps(event.to_payload(), separators=(",", ":")),
+            "created": datetime.now(UTC),
+        })
+
+    def committed(self, partition: str, events: Sequence[RegistryEvent]) -> None:
+        """The transaction holding the rows of ``events`` committed: publish them in the background."""
+        if not events:
+            return
+        if self.settings.test_kill_after_commit:
+            # Tests only: a real SIGKILL between the commit and the publish (see the outbox test).
+            os.kill(os.getpid(), signal.SIGKILL)
+        task = asyncio.get_running_loop().create_task(self._publish(partition, list(events)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish(self, partition: str, events: list[RegistryEvent]) -> None:
+        try:
+            await self.publisher.publish(events)
+        except Exception:
+            log.warning("publishing %d event(s) failed; the outbox keeps them", len(events), exc_info=True)
+            return
+        for event in events:
+            await self._delete(partition, event.id)
+
+    async def _delete(self, partition: str, event_id: str) -> None:
+        try:
+            await self.storage.repos.delete_entity(partition, layout.outbox_key(event_id))
+        except ResourceNotFoundError:
+            pass
+
+    async def republish(self, grace: timedelta | None = None) -> int:
+        """Publish outbox rows older than ``grace`` (default: the setting); returns how many were published."""
+        cutoff = datetime.now(UTC) - (grace if grace is not None else
+                                      timedelta(seconds=self.settings.outbox_grace_seconds))
+        rows = self.storage.repos.query_entities(
+            "RowKey ge @start and RowKey lt @end",
+            parameters={"start": layout.OUTBOX, "end": layout.OUTBOX[:-1] + layout.RANGE_END},
+        )
+        published = 0
+        async for row in rows:
+            if row["created"] > cutoff:
+                continue
+            event = RegistryEvent.from_payload(json.loads(row["event"]))
+            try:
+                await self.publisher.publish([event])
+            except Exception:
+                log.warning("republishing event %s failed; it stays in the outbox", event.id, exc_info=True)
+                continue
+            await self._delete(row["PartitionKey"], event.id)
+            published += 1
+        if published:
+            log.info("republished %d event(s) from the outbox", published)
+        return published
+
+    async def sweep_forever(self, interval: float) -> None:
+        """Republish every ``interval`` seconds until cancelled (the web process's own timer)."""
+        while True:
+            try:
+                await self.republish()
+            except Exception:
+                log.warning("outbox sweep failed", exc_info=True)
+            await asyncio.sleep(interval)
+
+    async def settle(self) -> None:
+        """Wait until the background publications started so far have finished (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    async def close(self) -> None:
+        """Wait (bounded) for background publications, then close the publisher."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=_CLOSE_TIMEOUT)
+        await self.publisher.close()
+
+
+async def republish_outbox(settings: Settings) -> int:
+    """The plain function behind the ``republish_outbox`` timer: one sweep with its own registry."""
+    from shared.registry.registry import Registry
+
+    registry = await Registry.open(settings)
+    try:
+        return await registry.outbox.republish()
+    finally:
+        await registry.close()

@@ -1,0 +1,52 @@
+"""The stale-upload purge run by the timer function."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+
+from shared.maintenance import purge_stale_uploads
+from shared.oci.digest import Digest
+from shared.registry.registry import Registry
+from shared.settings import Settings
+from tests.oci import digest_of, push_blob
+from tests.storage import StorageProbe
+
+
+async def test_purge_cancels_stale_uploads_and_keeps_content(
+    client: httpx.AsyncClient, settings: Settings, storage: StorageProbe
+) -> None:
+    digest = await push_blob(client, "kept", b"committed content")
+    location = (await client.post("/v2/stale/blobs/uploads/")).headers["location"]
+    assert (await client.patch(location, content=b"half an upload")).status_code == 202
+    assert len(await storage.rows("uploads")) == 1
+    assert await purge_stale_uploads(settings) == 0  # nothing is old enough yet
+    registry = await Registry.open(settings)
+    try:
+        assert await registry.uploads.purge_stale(timedelta(seconds=-5)) == 1
+    finally:
+        await registry.close()
+    assert await storage.rows("uploads") == []
+    assert (await client.get(location)).status_code == 404
+    assert (await client.head(f"/v2/kept/blobs/{digest}")).status_code == 200
+
+
+async def test_purge_keeps_data_committed_before_a_crash(settings: Settings, storage: StorageProbe) -> None:
+    registry = await Registry.open(settings)
+    try:
+        upload = await registry.uploads.start("crashy")
+        data = b"content whose upload row survived a crash"
+
+        async def body() -> AsyncIterator[bytes]:
+            yield data
+
+        upload = await registry.uploads.append(upload, body(), None, None)
+        # Commit and index as complete() does, but "crash" before the upload row is deleted.
+        blob = registry.storage.container.get_blob_client(f"data/{upload.id}")
+        info = await registry.uploads.commit(blob, upload.block_ids(), Digest.parse(digest_of(data)), len(data))
+        assert await registry.uploads.purge_stale(timedelta(seconds=-5)) == 1
+        assert (await storage.blobs()) == {info.location: len(data)}
+    finally:
+        await registry.close()

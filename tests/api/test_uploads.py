@@ -1,0 +1,201 @@
+"""Push: monolithic, POST then PUT, chunked, streamed, status, cancel, mount, and their errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+
+import httpx
+
+from tests.oci import digest_of, fetch_blob, push_blob
+from tests.storage import StorageProbe
+
+
+async def test_monolithic_post_with_digest_creates_blob(client: httpx.AsyncClient) -> None:
+    data = os.urandom(5000)
+    response = await client.post("/v2/mono/blobs/uploads/", params={"digest": digest_of(data)}, content=data)
+    assert response.status_code == 201
+    assert response.headers["location"] == f"/v2/mono/blobs/{digest_of(data)}"
+    assert response.headers["docker-content-digest"] == digest_of(data)
+    head = await client.head(f"/v2/mono/blobs/{digest_of(data)}")
+    assert head.status_code == 200
+    assert head.headers["content-length"] == "5000"
+    assert head.headers["docker-content-digest"] == digest_of(data)
+
+
+async def test_post_then_put_with_relative_location(client: httpx.AsyncClient) -> None:
+    start = await client.post("/v2/a/b/blobs/uploads/")
+    assert start.status_code == 202
+    location = start.headers["location"]
+    assert location.startswith("/v2/a/b/blobs/uploads/")
+    assert start.headers["range"] == "0-0"
+    assert start.headers["docker-upload-uuid"] in location
+    data = b"hello world"
+    done = await client.put(location, params={"digest": digest_of(data)}, content=data)
+    assert done.status_code == 201
+    assert await fetch_blob(client, "a/b", digest_of(data)) == data
+
+
+async def test_chunked_upload_reports_progress_and_commits(client: httpx.AsyncClient, storage: StorageProbe) -> None:
+    data = os.urandom(300_000)
+    location = (await client.post("/v2/chunky/blobs/uploads/")).headers["location"]
+    first = await client.patch(location, content=data[:100_000],
+                               headers={"Content-Range": "0-99999", "Content-Type": "application/octet-stream"})
+    assert first.status_code == 202
+    assert first.headers["range"] == "0-99999"
+    status = await client.get(location)
+    assert status.status_code == 204
+    assert status.headers["range"] == "0-99999"
+    second = await client.patch(status.headers["location"], content=data[100_000:250_000],
+                                headers={"Content-Range": "100000-249999"})
+    assert second.headers["range"] == "0-249999"
+    done = await client.put(location, params={"digest": digest_of(data)}, content=data[250_000:],
+                            headers={"Content-Range": "250000-299999"})
+    assert done.status_code == 201, done.text
+    assert await fetch_blob(client, "chunky", digest_of(data)) == data
+    assert await storage.rows("uploads") == []
+
+
+async def test_streamed_patch_without_content_length(client: httpx.AsyncClient, settings: object) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for i in range(0, len(data), 65536):
+            yield data[i:i + 65536]
+
+    location = (await client.post("/v2/streamed/blobs/uploads/")).headers["location"]
+    patched = await client.patch(location, content=pieces())
+    assert patched.status_code == 202
+    assert patched.headers["range"] == f"0-{len(data) - 1}"
+    done = await client.put(location, params={"digest": digest_of(data)})
+    assert done.status_code == 201
+    assert await fetch_blob(client, "streamed", digest_of(data)) == data
+
+
+async def test_out_of_order_chunk_returns_416_with_current_range(client: httpx.AsyncClient) -> None:
+    location = (await client.post("/v2/order/blobs/uploads/")).headers["location"]
+    await client.patch(location, content=b"a" * 10, headers={"Content-Range": "0-9"})
+    skipped = await client.patch(location, content=b"b" * 10, headers={"Content-Range": "20-29"})
+    assert skipped.status_code == 416
+    assert skipped.headers["range"] == "0-9"
+    assert skipped.json()["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"
+    overlapping = await client.patch(location, content=b"c" * 10, headers={"Content-Range": "5-14"})
+    assert overlapping.status_code == 416
+    assert (await client.get(location)).headers["range"] == "0-9"
+
+
+async def test_content_length_disagreeing_with_range_is_refused(client: httpx.AsyncClient) -> None:
+    location = (await client.post("/v2/order/blobs/uploads/")).headers["location"]
+    response = await client.patch(location, content=b"x" * 10, headers={"Content-Range": "0-4"})
+    assert response.status_code == 416
+    assert (await client.get(location)).headers["range"] == "0-0"
+
+
+async def test_wrong_digest_is_rejected_and_nothing_stays(client: httpx.AsyncClient, storage: StorageProbe) -> None:
+    location = (await client.post("/v2/bad/blobs/uploads/")).headers["location"]
+    response = await client.put(location, params={"digest": digest_of(b"other")}, content=b"actual")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "DIGEST_INVALID"
+    assert (await client.get(location)).status_code == 404
+    snapshot = await storage.snapshot()
+    assert snapshot == {"data": {}, "blobs": [], "uploads": [], "repos": []}
+    mono = await client.post("/v2/bad/blobs/uploads/", params={"digest": digest_of(b"x")}, content=b"y")
+    assert mono.status_code == 400
+    assert (await storage.snapshot())["data"] == {}
+
+
+async def test_malformed_digest_and_missing_digest(client: httpx.AsyncClient) -> None:
+    location = (await client.post("/v2/bad/blobs/uploads/")).headers["location"]
+    for params in ({"digest": "sha256:xyz"}, {"digest": "md5:abc"}, {}):
+        response = await client.put(location, params=params, content=b"data")
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["code"] == "DIGEST_INVALID"
+    assert (await client.get(location)).status_code == 204
+
+
+async def test_cancel_upload_then_unknown(client: httpx.AsyncClient, storage: StorageProbe) -> None:
+    location = (await client.post("/v2/cancel/blobs/uploads/")).headers["location"]
+    await client.patch(location, content=b"abc")
+    assert (await client.delete(location)).status_code == 204
+    for response in (await client.get(location), await client.patch(location, content=b"x"),
+                     await client.put(location, params={"digest": digest_of(b"abc")})):
+        assert response.status_code == 404
+        assert response.json()["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
+    assert await storage.rows("uploads") == []
+
+
+async def test_upload_of_another_repository_or_bad_id_is_unknown(client: httpx.AsyncClient) -> None:
+    location = (await client.post("/v2/one/blobs/uploads/")).headers["location"]
+    upload_id = location.rsplit("/", 1)[1]
+    assert (await client.get(f"/v2/two/blobs/uploads/{upload_id}")).status_code == 404
+    for bad in ("..%2F..%2Fx", "not-an-id", "A" * 32):
+        response = await client.get(f"/v2/one/blobs/uploads/{bad}")
+        assert response.status_code == 404
+
+
+async def test_second_push_of_a_layer_to_another_repository_stores_nothing_new(
+    client: httpx.AsyncClient, storage: StorageProbe
+) -> None:
+    data = os.urandom(20_000)
+    await push_blob(client, "first", data)
+    before = await storage.blobs()
+    await push_blob(client, "second", data)
+    assert await storage.blobs() == before
+    assert len([n for n in before if n.startswith("data/")]) == 1
+    assert (await client.head(f"/v2/second/blobs/{digest_of(data)}")).status_code == 200
+
+
+async def test_mount_from_repository(client: httpx.AsyncClient) -> None:
+    digest = await push_blob(client, "source", b"mounted content")
+    assert (await client.head(f"/v2/target/blobs/{digest}")).status_code == 404
+    mounted = await client.post("/v2/target/blobs/uploads/", params={"mount": digest, "from": "source"})
+    assert mounted.status_code == 201
+    assert mounted.headers["location"] == f"/v2/target/blobs/{digest}"
+    assert mounted.headers["docker-content-digest"] == digest
+    assert (await client.head(f"/v2/target/blobs/{digest}")).status_code == 200
+
+
+async def test_mount_falls_back_to_upload_when_source_lacks_blob(client: httpx.AsyncClient) -> None:
+    missing = digest_of(b"never pushed")
+    response = await client.post("/v2/target/blobs/uploads/", params={"mount": missing, "from": "source"})
+    assert response.status_code == 202
+    assert response.headers["location"].startswith("/v2/target/blobs/uploads/")
+    automatic = await client.post("/v2/target/blobs/uploads/", params={"mount": missing})
+    assert automatic.status_code == 202
+
+
+async def test_automatic_mount_without_from(client: httpx.AsyncClient) -> None:
+    digest = await push_blob(client, "somewhere", b"shared layer")
+    response = await client.post("/v2/elsewhere/blobs/uploads/", params={"mount": digest})
+    assert response.status_code == 201
+    assert (await client.head(f"/v2/elsewhere/blobs/{digest}")).status_code == 200
+
+
+async def test_chunk_min_length_is_advertised(azurite: object, settings: object) -> None:
+    from dataclasses import replace
+
+    from shared.api.app import create_app
+    from shared.settings import Settings
+
+    assert isinstance(settings, Settings)
+    app = create_app(replace(settings, chunk_min_bytes=1048576))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as http:
+        response = await http.post("/v2/x/blobs/uploads/")
+        assert response.headers["oci-chunk-min-length"] == "1048576"
+    await app.state.registry.close()
+
+
+async def test_racing_patches_on_one_upload_never_mix_their_bytes(client: httpx.AsyncClient) -> None:
+    location = (await client.post("/v2/racing/blobs/uploads/")).headers["location"]
+    bodies = [bytes([i]) * 200_000 for i in range(4)]
+    responses = await asyncio.gather(*(client.patch(location, content=b, headers={"Content-Range": "0-199999"})
+                                       for b in bodies))
+    statuses = [r.status_code for r in responses]
+    assert sorted(statuses) == [202, 416, 416, 416]
+    winner = bodies[statuses.index(202)]
+    assert (await client.get(location)).headers["range"] == "0-199999"
+    # The committed blob is exactly the winner's bytes, though every request staged blocks.
+    done = await client.put(location, params={"digest": digest_of(winner)})
+    assert done.status_code == 201
+    assert await fetch_blob(client, "racing", digest_of(winner)) == winner
