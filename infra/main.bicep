@@ -42,11 +42,30 @@ param eventSubscriptionsEnabled bool = false
 @description('Tags added to every resource (azd adds azd-env-name).')
 param tags object = {}
 
-// One entry per Event Grid-triggered function of the app, e.g.
-//   { functionName: 'deliver_webhooks', includedEventTypes: [ 'Microsoft.ContainerRegistry.ImagePushed' ],
-//     subjectBeginsWith: '', subjectEndsWith: '' }
-// tests/test_infra.py checks this list against the functions the app indexes and their local delivery filters.
-var eventSubscriptions = []
+// One entry per Event Grid-triggered function of the app: the same list, field for field, as
+// shared/events/subscriptions.py SUBSCRIPTIONS (which the local Event Grid delivers by);
+// tests/test_infra.py checks both against the functions the app indexes.
+var eventSubscriptions = [
+  {
+    name: 'webhooks'
+    functionName: 'webhook_fanout'
+    includedEventTypes: [
+      'Microsoft.ContainerRegistry.ImagePushed'
+      'Microsoft.ContainerRegistry.ImageDeleted'
+      'Microsoft.ContainerRegistry.ChartPushed'
+      'Microsoft.ContainerRegistry.ChartDeleted'
+      'ContainerRegistry.ImageQuarantined'
+    ]
+    subjectBeginsWith: ''
+    subjectEndsWith: ''
+    maxDeliveryAttempts: 30
+    eventTimeToLiveInMinutes: 1440
+    deadLetter: true
+  }
+]
+
+// The schema the app publishes in (REGISTRY_EVENTS_SCHEMA), the topic accepts and subscriptions deliver.
+var eventSchema = 'EventGridSchema'
 
 var token = uniqueString(subscription().id, resourceGroup().id, registryName)
 var allTags = union(tags, {
@@ -130,6 +149,7 @@ module eventTopic 'modules/event-topic.bicep' = {
     location: location
     tags: allTags
     topicName: take('${registryName}-events', 50)
+    inputSchema: eventSchema
     publisherPrincipalId: appIdentity.properties.principalId
     topicIdentityId: topicIdentity.id
   }
@@ -147,6 +167,23 @@ var registrySettings = {
   REGISTRY_UPLOAD_BLOCK_MIB: '8'
   REGISTRY_CHUNK_MIN_BYTES: '0'
   REGISTRY_UPLOAD_TTL_HOURS: '24'
+  REGISTRY_LOCATION: location
+  REGISTRY_RESOURCE_ID: resourceId('Microsoft.Web/sites', registryName)
+  REGISTRY_EVENTGRID_ENDPOINT: eventTopic.outputs.endpoint
+  REGISTRY_EVENTGRID_KEY: '' // the topic takes Entra ID only: the app's identity is an EventGrid Data Sender
+  REGISTRY_EVENTS_SCHEMA: eventSchema
+  // Settings of the local Event Grid only: Azure delivers through the subscriptions above.
+  REGISTRY_EVENTS_FUNCTIONS_URL: ''
+  REGISTRY_EVENTS_SUBSCRIBER_URLS: ''
+  REGISTRY_EVENTS_MAX_ATTEMPTS: '8'
+  REGISTRY_EVENTS_RETRY_MS: '1000'
+  REGISTRY_OUTBOX_GRACE_SECONDS: '60'
+  REGISTRY_OUTBOX_SWEEP_SECONDS: '0' // the republish_outbox timer function sweeps the outbox
+  REGISTRY_WEBHOOK_MAX_ATTEMPTS: '4'
+  REGISTRY_WEBHOOK_RETRY_MS: '1000'
+  REGISTRY_WEBHOOK_TIMEOUT_SECONDS: '10'
+  REGISTRY_WEBHOOK_ALLOW_PRIVATE: 'false'
+  REGISTRY_TEST_KILL_AFTER_COMMIT: 'false'
 }
 
 module functionApp 'modules/function-app.bicep' = {
@@ -175,6 +212,7 @@ module topicSubscriptions 'modules/event-subscriptions.bicep' = {
     deadLetterStorageId: hostStorage.outputs.id
     deadLetterContainerName: hostStorage.outputs.deadLetterContainerName
     subscriptions: eventSubscriptions
+    deliverySchema: eventSchema
     subscriptionsEnabled: eventSubscriptionsEnabled
   }
 }

@@ -3,8 +3,8 @@ parameter and host setting is documented."""
 
 from __future__ import annotations
 
-from scripts.settings_table import DOC, rewrite
-from tests.infra import tree
+from scripts.settings_table import DOC, bicep_values, rewrite
+from tests.infra import tree, variable
 from tests.test_infra import BICEP_HOST_SETTINGS, LOCAL_HOST_SETTINGS
 
 
@@ -23,3 +23,7 @@ def test_every_host_setting_is_documented() -> None:
     text = DOC.read_text()
     for name in BICEP_HOST_SETTINGS.keys() | LOCAL_HOST_SETTINGS:
         assert f"| `{name}` |" in text, name
+
+
+def test_the_table_reads_every_bicep_registry_setting() -> None:
+    assert set(bicep_values()) == set(variable("infra/main.bicep", "registrySettings"))

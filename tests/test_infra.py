@@ -4,6 +4,7 @@ Event Grid-triggered function with the local delivery's filters."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import subprocess
@@ -34,12 +35,19 @@ BICEP_HOST_SETTINGS = {
 #: Settings `func start` needs locally that Flex Consumption sets itself (runtime) or names differently.
 LOCAL_HOST_SETTINGS = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage"}
 
-#: Keys of one entry of main.bicep's ``eventSubscriptions``.
-SUBSCRIPTION_KEYS = {"functionName", "includedEventTypes", "subjectBeginsWith", "subjectEndsWith"}
-
-#: Where the local delivery declares its subscriptions. Contract: ``SUBSCRIPTIONS``, an iterable of
-#: objects with ``function_name``, ``included_event_types``, ``subject_begins_with``, ``subject_ends_with``.
+#: Where the local delivery declares its subscriptions (``SUBSCRIPTIONS``, frozen dataclasses), and
+#: the key of each of their fields in an entry of main.bicep's ``eventSubscriptions``.
 LOCAL_SUBSCRIPTIONS_MODULE = "shared.events.subscriptions"
+BICEP_SUBSCRIPTION_KEYS = {
+    "name": "name",
+    "function_name": "functionName",
+    "included_event_types": "includedEventTypes",
+    "subject_begins_with": "subjectBeginsWith",
+    "subject_ends_with": "subjectEndsWith",
+    "max_delivery_attempts": "maxDeliveryAttempts",
+    "event_time_to_live_minutes": "eventTimeToLiveInMinutes",
+    "dead_letter": "deadLetter",
+}
 
 
 def local_example() -> dict[str, str]:
@@ -79,23 +87,17 @@ def bicep_subscriptions() -> dict[str, dict[str, Any]]:
     return {entry["functionName"]: entry for entry in entries}
 
 
-def local_subscriptions() -> dict[str, dict[str, Any]] | None:
-    """The local delivery's subscriptions in main.bicep's entry shape; None until the module exists."""
-    try:
-        module = importlib.import_module(LOCAL_SUBSCRIPTIONS_MODULE)
-    except ModuleNotFoundError as error:
-        if error.name not in ("shared.events", LOCAL_SUBSCRIPTIONS_MODULE):
-            raise
-        return None
-    return {
-        sub.function_name: {
-            "functionName": sub.function_name,
-            "includedEventTypes": list(sub.included_event_types),
-            "subjectBeginsWith": sub.subject_begins_with,
-            "subjectEndsWith": sub.subject_ends_with,
-        }
-        for sub in module.SUBSCRIPTIONS
-    }
+def local_subscriptions() -> dict[str, dict[str, Any]]:
+    """The local delivery's subscriptions in main.bicep's entry shape, by function name."""
+    module = importlib.import_module(LOCAL_SUBSCRIPTIONS_MODULE)
+    entries = {}
+    for sub in module.SUBSCRIPTIONS:
+        fields = dataclasses.asdict(sub)
+        assert set(fields) == set(BICEP_SUBSCRIPTION_KEYS), "a Subscription field has no Bicep key yet"
+        entry = {BICEP_SUBSCRIPTION_KEYS[field]: value for field, value in fields.items()}
+        entry["includedEventTypes"] = list(entry["includedEventTypes"])
+        entries[sub.function_name] = entry
+    return entries
 
 
 # --- app settings ---------------------------------------------------------------------------------
@@ -146,19 +148,21 @@ def test_bicep_subscription_entries_have_the_documented_keys() -> None:
     entries = variable(MAIN, "eventSubscriptions")
     assert len(entries) == len(bicep_subscriptions()), "two eventSubscriptions entries name the same function"
     for name, entry in bicep_subscriptions().items():
-        assert set(entry) == SUBSCRIPTION_KEYS, name
+        assert set(entry) == set(BICEP_SUBSCRIPTION_KEYS.values()), name
         assert isinstance(entry["includedEventTypes"], list) and entry["includedEventTypes"], name
 
 
-def test_bicep_subscriptions_use_the_local_delivery_filters() -> None:
+def test_bicep_subscriptions_are_the_local_delivery_subscriptions() -> None:
     local = local_subscriptions()
-    if local is None:
-        missing = f"{LOCAL_SUBSCRIPTIONS_MODULE} is missing"
-        assert bicep_subscriptions() == {}, f"Bicep declares subscriptions but {missing}"
-        assert event_grid_functions() == set(), f"Event Grid functions exist but {missing}"
-        return
     assert set(local) == event_grid_functions()
     assert bicep_subscriptions() == local
+
+
+def test_app_topic_and_subscriptions_use_one_event_schema() -> None:
+    assert variable(MAIN, "eventSchema") == "EventGridSchema"  # what functions/events.py reads
+    assert variable(MAIN, "registrySettings")["REGISTRY_EVENTS_SCHEMA"] == "eventSchema"
+    assert module_params(MAIN, "eventTopic")["inputSchema"] == "eventSchema"
+    assert module_params(MAIN, "topicSubscriptions")["deliverySchema"] == "eventSchema"
 
 
 def test_main_passes_its_subscription_list_to_the_subscriptions_module() -> None:
@@ -167,20 +171,33 @@ def test_main_passes_its_subscription_list_to_the_subscriptions_module() -> None
     assert params["subscriptionsEnabled"] == "eventSubscriptionsEnabled"
 
 
-def test_each_subscription_targets_its_function_with_filters_retries_and_dead_letters() -> None:
+def _entry_field(value: Any) -> Any:
+    """The entry key a ``sub.<key>`` expression reads."""
+    return value["operator"]["operands"]["operand_2"]
+
+
+def test_each_subscription_is_built_from_its_entry_with_retries_and_dead_letters() -> None:
     subscriptions = resource(EVENT_SUBSCRIPTIONS, "eventSubscriptions")
     assert subscriptions["type"] == "Microsoft.EventGrid/topics/eventSubscriptions"
-    assert subscriptions["config"]["loop_type"]["detail"]["array_name"] == "subscriptions"
-    properties = body(subscriptions)["properties"]
+    assert subscriptions["config"]["loop_type"]["detail"] == {"item_name": "sub", "array_name": "subscriptions"}
+    declaration = body(subscriptions)
+    assert _entry_field(declaration["name"]) == "name"
+    properties = declaration["properties"]
     assert properties["destination"]["endpointType"] == "AzureFunction"
     assert properties["destination"]["properties"]["resourceId"] == "${functionAppId}/functions/${sub.functionName}"
-    assert set(properties["filter"]) >= {"includedEventTypes", "subjectBeginsWith", "subjectEndsWith"}
     for key in ("includedEventTypes", "subjectBeginsWith", "subjectEndsWith"):
-        assert properties["filter"][key]["operator"]["operands"] == {"operand_1": "sub", "operand_2": key}
-    assert set(properties["retryPolicy"]) == {"maxDeliveryAttempts", "eventTimeToLiveInMinutes"}
-    dead_letter = properties["deadLetterWithResourceIdentity"]["deadLetterDestination"]
-    assert dead_letter["endpointType"] == "StorageBlob"
-    assert dead_letter["properties"]["blobContainerName"] == "deadLetterContainerName"
+        assert _entry_field(properties["filter"][key]) == key
+    assert properties["filter"]["isSubjectCaseSensitive"] is True  # as Subscription.matches compares
+    assert {key: _entry_field(value) for key, value in properties["retryPolicy"].items()} == {
+        "maxDeliveryAttempts": "maxDeliveryAttempts",
+        "eventTimeToLiveInMinutes": "eventTimeToLiveInMinutes",
+    }
+    dead_letter = properties["deadLetterWithResourceIdentity"]["operator"]
+    assert dead_letter["type"] == "conditional"
+    assert _entry_field(dead_letter["operands"]["condition"]) == "deadLetter"
+    destination = dead_letter["operands"]["true_value"]["deadLetterDestination"]
+    assert destination["endpointType"] == "StorageBlob"
+    assert destination["properties"]["blobContainerName"] == "deadLetterContainerName"
 
 
 def test_topic_and_dead_letter_container_exist() -> None:

@@ -11,17 +11,14 @@ param functionAppId string
 param deadLetterStorageId string
 param deadLetterContainerName string
 
-@description('One entry per Event Grid-triggered function: functionName, includedEventTypes, subjectBeginsWith, subjectEndsWith.')
+@description('One entry per Event Grid-triggered function: name, functionName, includedEventTypes, subjectBeginsWith, subjectEndsWith, maxDeliveryAttempts, eventTimeToLiveInMinutes, deadLetter.')
 param subscriptions array
+
+@description('Schema events are delivered in; the topic\'s input schema.')
+param deliverySchema string
 
 @description('Create the subscriptions. Event Grid checks that each function exists, so this is false until the code is published.')
 param subscriptionsEnabled bool
-
-@description('Delivery attempts before an event is dead-lettered.')
-param maxDeliveryAttempts int = 30
-
-@description('Minutes an event is retried before it is dead-lettered.')
-param eventTimeToLiveInMinutes int = 1440
 
 resource topic 'Microsoft.EventGrid/topics@2025-02-15' existing = {
   name: topicName
@@ -29,9 +26,9 @@ resource topic 'Microsoft.EventGrid/topics@2025-02-15' existing = {
 
 resource eventSubscriptions 'Microsoft.EventGrid/topics/eventSubscriptions@2025-02-15' = [for sub in subscriptions: if (subscriptionsEnabled) {
   parent: topic
-  name: replace(sub.functionName, '_', '-')
+  name: sub.name
   properties: {
-    eventDeliverySchema: 'EventGridSchema'
+    eventDeliverySchema: deliverySchema
     destination: {
       endpointType: 'AzureFunction'
       properties: {
@@ -44,13 +41,14 @@ resource eventSubscriptions 'Microsoft.EventGrid/topics/eventSubscriptions@2025-
       includedEventTypes: sub.includedEventTypes
       subjectBeginsWith: sub.subjectBeginsWith
       subjectEndsWith: sub.subjectEndsWith
-      isSubjectCaseSensitive: false
+      // Subscription.matches in shared/events/subscriptions.py compares subjects case-sensitively.
+      isSubjectCaseSensitive: true
     }
     retryPolicy: {
-      maxDeliveryAttempts: maxDeliveryAttempts
-      eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+      maxDeliveryAttempts: sub.maxDeliveryAttempts
+      eventTimeToLiveInMinutes: sub.eventTimeToLiveInMinutes
     }
-    deadLetterWithResourceIdentity: {
+    deadLetterWithResourceIdentity: (sub.deadLetter) ? {
       identity: {
         type: 'UserAssigned'
         userAssignedIdentity: topicIdentityId
@@ -62,6 +60,6 @@ resource eventSubscriptions 'Microsoft.EventGrid/topics/eventSubscriptions@2025-
           blobContainerName: deadLetterContainerName
         }
       }
-    }
+    } : null
   }
 }]

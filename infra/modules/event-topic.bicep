@@ -6,6 +6,13 @@ param location string
 param tags object
 param topicName string
 
+@description('Schema of the events the app publishes (REGISTRY_EVENTS_SCHEMA).')
+@allowed([
+  'EventGridSchema'
+  'CloudEventSchemaV1_0'
+])
+param inputSchema string
+
 @description('Principal id of the function app identity, which publishes events to the topic.')
 param publisherPrincipalId string
 
@@ -26,7 +33,7 @@ resource topic 'Microsoft.EventGrid/topics@2025-02-15' = {
   }
   //checkov:skip=CKV_AZURE_193: the function app on Flex Consumption without a virtual network publishes over the public endpoint; access needs an Entra ID token (local auth is disabled)
   properties: {
-    inputSchema: 'EventGridSchema'
+    inputSchema: inputSchema
     publicNetworkAccess: 'Enabled'
     disableLocalAuth: true
     minimumTlsVersionAllowed: '1.2'
