@@ -3,15 +3,23 @@ PORT ?= 7071
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
+# checkov and pycep-parser live in their own venv: their dependencies clash with the app's pins.
+TOOLS := .venv-tools
 
 .PHONY: setup run test lint bench clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(TOOLS)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(TOOLS)/.installed: requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -33,4 +41,4 @@ bench: setup
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache

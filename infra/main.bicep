@@ -1,0 +1,227 @@
+// The whole registry in one resource group: the function app (Flex Consumption, Python 3.11) and
+// its identity, the registry storage (plus one account per replica region on Premium), the host
+// storage, the Event Grid topic and its subscriptions, monitoring and the Key Vault.
+// Deploy with `azd up` or `az deployment group create` (docs/deploy.md).
+
+@description('Name of the registry; also the name of the function app, so its login server is <name>.azurewebsites.net.')
+@minLength(3)
+@maxLength(50)
+param registryName string
+
+@description('Registry SKU (ACR tiers). Replica regions are deployed on Premium only.')
+@allowed([
+  'Basic'
+  'Standard'
+  'Premium'
+])
+param sku string = 'Standard'
+
+@description('Region of every resource.')
+param location string = resourceGroup().location
+
+@description('Regions holding a geo-replica of the registry storage (Premium only).')
+param replicaRegions array = []
+
+@description('Prefix of the blob container and tables in the registry storage (REGISTRY_STORAGE_PREFIX).')
+param storagePrefix string = 'registry'
+
+@description('Redundancy of the registry storage accounts.')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+  'Standard_RAGRS'
+  'Standard_RAGZRS'
+])
+param storageSkuName string = 'Standard_ZRS'
+
+@description('Create the Event Grid subscriptions; needs the code published first, because Event Grid checks that each function exists.')
+param eventSubscriptionsEnabled bool = false
+
+@description('Tags added to every resource (azd adds azd-env-name).')
+param tags object = {}
+
+// One entry per Event Grid-triggered function of the app: the same list, field for field, as
+// shared/events/subscriptions.py SUBSCRIPTIONS (which the local Event Grid delivers by);
+// tests/test_infra.py checks both against the functions the app indexes.
+var eventSubscriptions = [
+  {
+    name: 'webhooks'
+    functionName: 'webhook_fanout'
+    includedEventTypes: [
+      'Microsoft.ContainerRegistry.ImagePushed'
+      'Microsoft.ContainerRegistry.ImageDeleted'
+      'Microsoft.ContainerRegistry.ChartPushed'
+      'Microsoft.ContainerRegistry.ChartDeleted'
+      'ContainerRegistry.ImageQuarantined'
+    ]
+    subjectBeginsWith: ''
+    subjectEndsWith: ''
+    maxDeliveryAttempts: 30
+    eventTimeToLiveInMinutes: 1440
+    deadLetter: true
+  }
+]
+
+// The schema the app publishes in (REGISTRY_EVENTS_SCHEMA), the topic accepts and subscriptions deliver.
+var eventSchema = 'EventGridSchema'
+
+var token = uniqueString(subscription().id, resourceGroup().id, registryName)
+var allTags = union(tags, {
+  registry: registryName
+  'registry-sku': sku
+})
+var deadLetterContainerName = 'eventgrid-deadletter'
+
+resource appIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-${registryName}'
+  location: location
+  tags: allTags
+}
+
+resource topicIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-${registryName}-events'
+  location: location
+  tags: allTags
+}
+
+module registryStorage 'modules/registry-storage.bicep' = {
+  name: 'registry-storage'
+  params: {
+    location: location
+    tags: allTags
+    name: 'reg${token}'
+    skuName: storageSkuName
+    principalId: appIdentity.properties.principalId
+  }
+}
+
+module replicaStorage 'modules/registry-storage.bicep' = [for region in replicaRegions: if (sku == 'Premium') {
+  name: 'replica-storage-${region}'
+  params: {
+    location: region
+    tags: allTags
+    name: 'rep${uniqueString(subscription().id, resourceGroup().id, registryName, region)}'
+    skuName: storageSkuName
+    principalId: appIdentity.properties.principalId
+  }
+}]
+
+module hostStorage 'modules/host-storage.bicep' = {
+  name: 'host-storage'
+  params: {
+    location: location
+    tags: allTags
+    name: 'fn${token}'
+    deploymentContainerName: 'app-package'
+    deadLetterContainerName: deadLetterContainerName
+    appPrincipalId: appIdentity.properties.principalId
+    eventsPrincipalId: topicIdentity.properties.principalId
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    location: location
+    tags: allTags
+    workspaceName: 'log-${registryName}'
+    appInsightsName: 'appi-${registryName}'
+    publisherPrincipalId: appIdentity.properties.principalId
+  }
+}
+
+module keyVault 'modules/key-vault.bicep' = {
+  name: 'key-vault'
+  params: {
+    location: location
+    tags: allTags
+    name: 'kv-${token}'
+    readerPrincipalId: appIdentity.properties.principalId
+  }
+}
+
+// Before the function app, so that a registry setting can name the topic endpoint.
+module eventTopic 'modules/event-topic.bicep' = {
+  name: 'event-topic'
+  params: {
+    location: location
+    tags: allTags
+    topicName: take('${registryName}-events', 50)
+    inputSchema: eventSchema
+    publisherPrincipalId: appIdentity.properties.principalId
+    topicIdentityId: topicIdentity.id
+  }
+}
+
+// Exactly the settings of shared/settings.py SETTINGS (tests/test_infra.py checks the names).
+var registrySettings = {
+  REGISTRY_NAME: registryName
+  REGISTRY_STORAGE_CONNECTION_STRING: ''
+  REGISTRY_BLOB_ENDPOINT: registryStorage.outputs.blobEndpoint
+  REGISTRY_TABLE_ENDPOINT: registryStorage.outputs.tableEndpoint
+  REGISTRY_STORAGE_PREFIX: storagePrefix
+  REGISTRY_BLOB_REDIRECT: 'true'
+  REGISTRY_SAS_TTL_SECONDS: '600'
+  REGISTRY_UPLOAD_BLOCK_MIB: '8'
+  REGISTRY_CHUNK_MIN_BYTES: '0'
+  REGISTRY_UPLOAD_TTL_HOURS: '24'
+  REGISTRY_LOCATION: location
+  REGISTRY_RESOURCE_ID: resourceId('Microsoft.Web/sites', registryName)
+  REGISTRY_EVENTGRID_ENDPOINT: eventTopic.outputs.endpoint
+  REGISTRY_EVENTGRID_KEY: '' // the topic takes Entra ID only: the app's identity is an EventGrid Data Sender
+  REGISTRY_EVENTS_SCHEMA: eventSchema
+  // Settings of the local Event Grid only: Azure delivers through the subscriptions above.
+  REGISTRY_EVENTS_FUNCTIONS_URL: ''
+  REGISTRY_EVENTS_SUBSCRIBER_URLS: ''
+  REGISTRY_EVENTS_MAX_ATTEMPTS: '8'
+  REGISTRY_EVENTS_RETRY_MS: '1000'
+  REGISTRY_OUTBOX_GRACE_SECONDS: '60'
+  REGISTRY_OUTBOX_SWEEP_SECONDS: '0' // the republish_outbox timer function sweeps the outbox
+  REGISTRY_WEBHOOK_MAX_ATTEMPTS: '4'
+  REGISTRY_WEBHOOK_RETRY_MS: '1000'
+  REGISTRY_WEBHOOK_TIMEOUT_SECONDS: '10'
+  REGISTRY_WEBHOOK_ALLOW_PRIVATE: 'false'
+  REGISTRY_TEST_KILL_AFTER_COMMIT: 'false'
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'function-app'
+  params: {
+    location: location
+    tags: allTags
+    name: registryName
+    planName: 'plan-${registryName}'
+    identityId: appIdentity.id
+    identityClientId: appIdentity.properties.clientId
+    hostStorageName: hostStorage.outputs.name
+    deploymentContainerUrl: hostStorage.outputs.deploymentContainerUrl
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    registrySettings: registrySettings
+  }
+}
+
+// After the function app: Event Grid checks that each subscription's function exists.
+module topicSubscriptions 'modules/event-subscriptions.bicep' = {
+  name: 'event-subscriptions'
+  params: {
+    topicName: eventTopic.outputs.name
+    topicIdentityId: topicIdentity.id
+    functionAppId: functionApp.outputs.id
+    deadLetterStorageId: hostStorage.outputs.id
+    deadLetterContainerName: hostStorage.outputs.deadLetterContainerName
+    subscriptions: eventSubscriptions
+    deliverySchema: eventSchema
+    subscriptionsEnabled: eventSubscriptionsEnabled
+  }
+}
+
+@description('Host name clients log in to and tag images with (docker login <host>).')
+output REGISTRY_LOGIN_SERVER string = functionApp.outputs.defaultHostName
+@description('URL of the registry API.')
+output REGISTRY_LOGIN_SERVER_URL string = 'https://${functionApp.outputs.defaultHostName}'
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output EVENT_GRID_TOPIC_ENDPOINT string = eventTopic.outputs.endpoint
+output REGISTRY_STORAGE_ACCOUNT string = registryStorage.outputs.name
+output KEY_VAULT_NAME string = keyVault.outputs.name

@@ -1,0 +1,63 @@
+// A storage account holding registry content (blob container) and metadata (tables), reached only
+// with Entra ID: the function app's identity reads and writes data and signs user-delegation SAS
+// URLs for blob downloads. The app creates its container and tables itself (shared/storage/layout.py
+// names them), so this module creates only the account. Geo-replicas use the same module.
+
+param location string
+param tags object
+param name string
+
+@description('Storage redundancy of the account.')
+param skuName string
+
+@description('Principal id of the function app identity that gets data access.')
+param principalId string
+
+var roles = {
+  blobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  blobDelegator: 'db58b8e5-c6ad-4a2a-8342-4190687cbf4a'
+  tableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+}
+
+resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: name
+  location: location
+  tags: tags
+  //checkov:skip=CKV_AZURE_35: clients download blobs from this account directly (307 to a user-delegation SAS URL), so it must accept traffic from anywhere; shared keys are off and every request needs Entra ID or a SAS
+  //checkov:skip=CKV_AZURE_59: same reason as CKV_AZURE_35: the public endpoint serves SAS downloads; anonymous blob access stays off (allowBlobPublicAccess false)
+  //checkov:skip=CKV_AZURE_206: redundancy is the skuName parameter (default Standard_ZRS in main.bicep); geo-redundancy comes from Premium replica regions, as in ACR
+  kind: 'StorageV2'
+  sku: {
+    name: skuName
+  }
+  properties: {
+    accessTier: 'Hot'
+    allowSharedKeyAccess: false
+    allowBlobPublicAccess: false
+    allowCrossTenantReplication: false
+    defaultToOAuthAuthentication: true
+    isLocalUserEnabled: false
+    isSftpEnabled: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+  }
+}
+
+resource roleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in items(roles): {
+  name: guid(account.id, principalId, role.value)
+  scope: account
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.value)
+  }
+}]
+
+output name string = account.name
+output blobEndpoint string = account.properties.primaryEndpoints.blob
+output tableEndpoint string = account.properties.primaryEndpoints.table
