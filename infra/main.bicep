@@ -3,7 +3,7 @@
 // storage, the Event Grid topic and its subscriptions, monitoring and the Key Vault.
 // Deploy with `azd up` or `az deployment group create` (docs/deploy.md).
 
-@description('Name of the registry; also the name of the function app, so its login server is <name>.azurewebsites.net.')
+@description('Name of the registry and of the function app; the login server is its default host name (output REGISTRY_LOGIN_SERVER).')
 @minLength(3)
 @maxLength(50)
 param registryName string
@@ -38,6 +38,18 @@ param storageSkuName string = 'Standard_ZRS'
 
 @description('Create the Event Grid subscriptions; needs the code published first, because Event Grid checks that each function exists.')
 param eventSubscriptionsEnabled bool = false
+
+@description('Enable the admin user (username registryName, password the Key Vault secret admin-password). Off by default, as in ACR.')
+param adminUserEnabled bool = false
+
+@description('Give the admin user a second password, the Key Vault secret admin-password2 (rotation). Needs adminUserEnabled.')
+param adminPassword2Enabled bool = false
+
+@description('Also accept tokens signed by the Key Vault secret token-signing-key-previous (signing key rotation; the secret must exist).')
+param tokenPreviousKeyEnabled bool = false
+
+@description('Object id of the user or service principal deploying (azd: AZURE_PRINCIPAL_ID); gets Key Vault Secrets Officer so that it can create the secrets. Empty: no assignment.')
+param deployerPrincipalId string = ''
 
 @description('Tags added to every resource (azd adds azd-env-name).')
 param tags object = {}
@@ -139,6 +151,7 @@ module keyVault 'modules/key-vault.bicep' = {
     tags: allTags
     name: 'kv-${token}'
     readerPrincipalId: appIdentity.properties.principalId
+    secretsOfficerPrincipalId: deployerPrincipalId
   }
 }
 
@@ -155,6 +168,20 @@ module eventTopic 'modules/event-topic.bicep' = {
   }
 }
 
+// Secrets are Key Vault references, resolved by App Service with the app's identity
+// (keyVaultReferenceIdentity in modules/function-app.bicep). Bicep cannot make a PEM key, so the
+// secrets are created by the postprovision hook (azure.yaml, infra/hooks/) or by hand
+// (docs/deploy.md), each only if absent. A reference App Service cannot resolve reaches the app as
+// its literal text, which the app refuses to start with; so a setting whose secret need not exist
+// (the previous signing key, the admin user's passwords) names it only when a parameter says so.
+//
+// REGISTRY_LOGIN_SERVER stays empty: the login server is then the Host of each request. The
+// default host name is not known here: the site cannot read its own defaultHostName in its own
+// settings, and it is not always <name>.azurewebsites.net (an app created with a unique default
+// host name, which Functions offer, is <name>-<hash>.<region>.azurewebsites.net); a custom domain
+// adds another. App Service routes only the host names bound to the site, and a token is valid
+// only on the host it was issued for (its audience).
+//
 // Exactly the settings of shared/settings.py SETTINGS (tests/test_infra.py checks the names).
 var registrySettings = {
   REGISTRY_NAME: registryName
@@ -184,6 +211,19 @@ var registrySettings = {
   REGISTRY_WEBHOOK_TIMEOUT_SECONDS: '10'
   REGISTRY_WEBHOOK_ALLOW_PRIVATE: 'false'
   REGISTRY_TEST_KILL_AFTER_COMMIT: 'false'
+  REGISTRY_AUTH_ENABLED: 'true'
+  REGISTRY_LOGIN_SERVER: '' // the request's Host: see above
+  REGISTRY_TOKEN_SIGNING_KEY: '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=token-signing-key)'
+  REGISTRY_TOKEN_PREVIOUS_KEY: tokenPreviousKeyEnabled ? '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=token-signing-key-previous)' : ''
+  REGISTRY_ACCESS_TOKEN_TTL_SECONDS: '600'
+  REGISTRY_REFRESH_TOKEN_TTL_SECONDS: '10800'
+  REGISTRY_ADMIN_ENABLED: adminUserEnabled ? 'true' : 'false'
+  REGISTRY_ADMIN_PASSWORD: adminUserEnabled ? '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=admin-password)' : ''
+  REGISTRY_ADMIN_PASSWORD2: (adminUserEnabled && adminPassword2Enabled) ? '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=admin-password2)' : ''
+  REGISTRY_ENTRA_AUTHORITY: environment().authentication.loginEndpoint
+  REGISTRY_ENTRA_TENANTS: subscription().tenantId // principals of the deployment's own tenant
+  // ARM's audiences of this cloud (what `az acr login` exchanges) and ACR's own.
+  REGISTRY_ENTRA_AUDIENCES: join(union(environment().authentication.audiences, ['https://containerregistry.azure.net']), ',')
 }
 
 module functionApp 'modules/function-app.bicep' = {
@@ -224,4 +264,6 @@ output REGISTRY_LOGIN_SERVER_URL string = 'https://${functionApp.outputs.default
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output EVENT_GRID_TOPIC_ENDPOINT string = eventTopic.outputs.endpoint
 output REGISTRY_STORAGE_ACCOUNT string = registryStorage.outputs.name
+@description('Key Vault holding the token-signing key and the admin passwords (read by the postprovision hook).')
 output KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_RESOURCE_GROUP string = resourceGroup().name

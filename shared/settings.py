@@ -77,6 +77,9 @@ SETTINGS: dict[str, str] = {
     "REGISTRY_ENTRA_AUDIENCES": "Comma-separated audiences accepted in Entra ID tokens.",
 }
 
+#: How an unresolved Key Vault reference reads (lowercase), e.g. ``@Microsoft.KeyVault(VaultName=…)``.
+_KEY_VAULT_REFERENCE = "@microsoft.keyvault("
+
 _DEFAULT_AUDIENCES = "https://management.core.windows.net/,https://management.azure.com/,https://containerregistry.azure.net"
 
 
@@ -202,7 +205,15 @@ class Settings:
         env = os.environ if environ is None else environ
 
         def get(name: str, default: str = "") -> str:
-            return env.get(name, "").strip() or default
+            value = env.get(name, "").strip()
+            if value.lower().startswith(_KEY_VAULT_REFERENCE):
+                # App Service passes a reference it could not resolve on as its own text; as a
+                # password that text would be a guessable credential, so refuse to start instead.
+                raise SettingsError(
+                    f"setting {name} is a Key Vault reference App Service could not resolve: check that "
+                    "the secret exists and that the app's identity may read it (docs/deploy.md)"
+                )
+            return value or default
 
         settings = cls(
             registry_name=get("REGISTRY_NAME", cls.registry_name),

@@ -236,3 +236,72 @@ def test_azd_service_is_the_tagged_function_app() -> None:
     assert "\n  registry:\n    project: .\n" in (ROOT / "azure.yaml").read_text()
     tags = body(resource(FUNCTION_APP, "site"))["tags"]
     assert tags["function"]["parameters"]["arg_2"] == {"'azd-service-name'": "registry"}
+
+
+# --- identity and secrets -------------------------------------------------------------------------
+
+KEY_VAULT = "infra/modules/key-vault.bicep"
+#: Setting -> (Key Vault secret it references, the parameter condition that must hold, or None).
+SECRET_SETTINGS = {
+    "REGISTRY_TOKEN_SIGNING_KEY": ("token-signing-key", None),
+    "REGISTRY_TOKEN_PREVIOUS_KEY": ("token-signing-key-previous", "tokenPreviousKeyEnabled"),
+    "REGISTRY_ADMIN_PASSWORD": ("admin-password", "adminUserEnabled"),
+    "REGISTRY_ADMIN_PASSWORD2": (
+        "admin-password2",
+        {"operator": {"type": "and",
+                      "operands": {"operand_1": "adminUserEnabled", "operand_2": "adminPassword2Enabled"}}},
+    ),
+}
+
+
+def key_vault_reference(secret: str) -> str:
+    """The app setting value that makes App Service read ``secret`` from the registry's vault."""
+    return f"@Microsoft.KeyVault(VaultName=${{keyVault.outputs.name}};SecretName={secret})"
+
+
+def test_secret_settings_are_key_vault_references_to_the_registry_vault() -> None:
+    settings = variable(MAIN, "registrySettings")
+    for name, (secret, condition) in SECRET_SETTINGS.items():
+        if condition is None:
+            assert settings[name] == key_vault_reference(secret), name
+        else:
+            # a reference to a secret that may not exist must not be set: its literal text would be the value
+            assert settings[name] == {"operator": {"type": "conditional", "operands": {
+                "condition": condition, "true_value": key_vault_reference(secret), "false_value": ""}}}, name
+    other = {name: value for name, value in settings.items() if name not in SECRET_SETTINGS}
+    assert "KeyVault" not in json.dumps(other)
+
+
+def test_authentication_is_on_and_trusts_the_deployment_tenant() -> None:
+    settings = variable(MAIN, "registrySettings")
+    assert settings["REGISTRY_AUTH_ENABLED"] == "true"
+    assert settings["REGISTRY_ADMIN_ENABLED"]["operator"]["operands"] == {
+        "condition": "adminUserEnabled", "true_value": "true", "false_value": "false"}
+    assert tree(MAIN)["parameters"]["adminUserEnabled"]["default"] is False  # as ACR
+    assert settings["REGISTRY_ENTRA_TENANTS"]["function"]["type"] == "subscription"
+    assert settings["REGISTRY_ENTRA_TENANTS"]["function"]["property_name"] == "tenantId"
+    authority = settings["REGISTRY_ENTRA_AUTHORITY"]["operator"]["operands"]
+    assert authority["operand_1"]["function"] == {"type": "environment", "property_name": "authentication"}
+    assert authority["operand_2"] == "loginEndpoint"
+    assert settings["REGISTRY_LOGIN_SERVER"] == ""  # the request's Host: see the comment in main.bicep
+
+
+def test_app_resolves_key_vault_references_with_its_identity() -> None:
+    assert body(resource(FUNCTION_APP, "site"))["properties"]["keyVaultReferenceIdentity"] == "identityId"
+    # the identity the app runs as (and resolves references with) is the one that may read secrets
+    app_identity = module_params(MAIN, "functionApp")["identityId"]["operator"]["operands"]
+    reader = module_params(MAIN, "keyVault")["readerPrincipalId"]["operator"]["operands"]
+    assert app_identity == {"operand_1": "appIdentity", "operand_2": "id"}
+    assert reader["operand_1"] == "appIdentity"
+    assert body(resource(KEY_VAULT, "reader"))["scope"] == "vault"
+    assert variable(KEY_VAULT, "secretsUser") == "4633458b-17de-408a-b874-0445c86b69e6"  # Key Vault Secrets User
+
+
+def test_deployer_may_write_the_secrets_the_hook_creates() -> None:
+    assert module_params(MAIN, "keyVault")["secretsOfficerPrincipalId"] == "deployerPrincipalId"
+    given = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert given["deployerPrincipalId"]["value"] == "${AZURE_PRINCIPAL_ID}"
+    officer = resource(KEY_VAULT, "officer")
+    assert officer["type"] == "Microsoft.Authorization/roleAssignments"
+    assert body(officer)["scope"] == "vault"
+    assert variable(KEY_VAULT, "secretsOfficer") == "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"  # Key Vault Secrets Officer

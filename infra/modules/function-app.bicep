@@ -78,6 +78,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   //checkov:skip=CKV_AZURE_213: Flex Consumption does not offer App Service health check; the platform replaces failed instances itself
   properties: {
     serverFarmId: plan.id
+    // Key Vault references in the app settings are resolved with the user-assigned identity (the
+    // default would be a system-assigned one, which this app does not have).
+    keyVaultReferenceIdentity: identityId
     httpsOnly: true
     publicNetworkAccess: 'Enabled'
     siteConfig: {

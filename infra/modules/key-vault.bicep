@@ -1,5 +1,7 @@
-// The Key Vault that will hold the registry's token-signing key as a secret. Access is by Azure
-// RBAC only: the function app's identity reads secrets (Key Vault references in app settings).
+// The Key Vault holding the registry's secrets: the token-signing key and the admin user's
+// passwords. Access is by Azure RBAC only: the function app's identity reads secrets (Key Vault
+// references in app settings); the deploying principal may write them, because the postprovision
+// hook creates the secrets Bicep cannot (a PEM key).
 
 param location string
 param tags object
@@ -8,7 +10,11 @@ param name string
 @description('Principal id of the function app identity, which reads secrets.')
 param readerPrincipalId string
 
+@description('Object id of the principal that creates the secrets (the deployer); empty: none.')
+param secretsOfficerPrincipalId string = ''
+
 var secretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
+var secretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -41,6 +47,16 @@ resource reader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: readerPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', secretsUser)
+  }
+}
+
+// No principalType: the deployer may be a user (azd up) or a service principal (a pipeline).
+resource officer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(secretsOfficerPrincipalId)) {
+  name: guid(vault.id, secretsOfficerPrincipalId, secretsOfficer)
+  scope: vault
+  properties: {
+    principalId: secretsOfficerPrincipalId
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', secretsOfficer)
   }
 }
 

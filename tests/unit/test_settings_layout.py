@@ -32,6 +32,14 @@ def test_bad_settings_name_the_setting(env: dict[str, str], needle: str) -> None
         Settings.from_env(env)
 
 
+@pytest.mark.parametrize("name", ["REGISTRY_ADMIN_PASSWORD", "REGISTRY_TOKEN_SIGNING_KEY", "REGISTRY_NAME"])
+def test_unresolved_key_vault_reference_refuses_to_start(name: str) -> None:
+    env = {"REGISTRY_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true", "REGISTRY_ADMIN_ENABLED": "true",
+           "REGISTRY_ADMIN_PASSWORD": "s3cret", name: "@Microsoft.KeyVault(VaultName=kv-x;SecretName=admin-password)"}
+    with pytest.raises(SettingsError, match=f"{name} is a Key Vault reference"):
+        Settings.from_env(env)
+
+
 def test_local_settings_example_lists_every_setting() -> None:
     values = json.loads((ROOT / "local.settings.json.example").read_text())["Values"]
     assert {k for k in values if k.startswith("REGISTRY_")} == set(SETTINGS)
