@@ -51,6 +51,9 @@ param tokenPreviousKeyEnabled bool = false
 @description('Object id of the user or service principal deploying (azd: AZURE_PRINCIPAL_ID); gets Key Vault Secrets Officer so that it can create the secrets. Empty: no assignment.')
 param deployerPrincipalId string = ''
 
+@description('Entra ID object ids (users, groups, service principals) that are Owners of the registry by configuration (REGISTRY_OWNER_PRINCIPALS). Empty: the deploying principal.')
+param ownerPrincipals array = []
+
 @description('Tags added to every resource (azd adds azd-env-name).')
 param tags object = {}
 
@@ -222,6 +225,8 @@ var registrySettings = {
   REGISTRY_ADMIN_PASSWORD2: (adminUserEnabled && adminPassword2Enabled) ? '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=admin-password2)' : ''
   REGISTRY_ENTRA_AUTHORITY: environment().authentication.loginEndpoint
   REGISTRY_ENTRA_TENANTS: subscription().tenantId // principals of the deployment's own tenant
+  // Whoever deploys can administer the new registry at once, before any role is assigned in it.
+  REGISTRY_OWNER_PRINCIPALS: join(empty(ownerPrincipals) && !empty(deployerPrincipalId) ? [deployerPrincipalId] : ownerPrincipals, ',')
   // ARM's audiences of this cloud (what `az acr login` exchanges) and ACR's own.
   REGISTRY_ENTRA_AUDIENCES: join(union(environment().authentication.audiences, ['https://containerregistry.azure.net']), ',')
 }

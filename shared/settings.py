@@ -74,6 +74,8 @@ SETTINGS: dict[str, str] = {
     "REGISTRY_ADMIN_PASSWORD2": "Second password of the admin user, for rotation; may be empty.",
     "REGISTRY_ENTRA_AUTHORITY": "Entra ID authority whose `<authority>/<tenant>/discovery/v2.0/keys` signs tokens.",
     "REGISTRY_ENTRA_TENANTS": "Comma-separated tenant ids whose Entra ID tokens are accepted; empty disables exchange.",
+    "REGISTRY_OWNER_PRINCIPALS": "Comma-separated Entra ID object ids (users, groups, service principals) holding "
+    "the Owner role by configuration, so a new registry can be administered before any role is assigned.",
     "REGISTRY_ENTRA_AUDIENCES": "Comma-separated audiences accepted in Entra ID tokens.",
 }
 
@@ -197,6 +199,7 @@ class Settings:
     admin_password2: str = field(default="", repr=False)
     entra_authority: str = "https://login.microsoftonline.com"
     entra_tenants: tuple[str, ...] = ()
+    owner_principals: tuple[str, ...] = ()
     entra_audiences: tuple[str, ...] = _csv(_DEFAULT_AUDIENCES)
 
     @classmethod
@@ -240,6 +243,7 @@ class Settings:
             admin_password2=get("REGISTRY_ADMIN_PASSWORD2"),
             entra_authority=get("REGISTRY_ENTRA_AUTHORITY", cls.entra_authority).rstrip("/"),
             entra_tenants=_csv(get("REGISTRY_ENTRA_TENANTS")),
+            owner_principals=_csv(get("REGISTRY_OWNER_PRINCIPALS")),
             entra_audiences=_csv(get("REGISTRY_ENTRA_AUDIENCES", _DEFAULT_AUDIENCES)),
         )
         settings.validate()

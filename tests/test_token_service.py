@@ -171,6 +171,20 @@ async def test_roles_assigned_to_a_group_apply_to_its_members(client: httpx.Asyn
     assert _claims(refused)["access"] == []
 
 
+async def test_configured_owner_administers_a_registry_with_no_role_assigned(
+    settings: Settings, anon: httpx.AsyncClient, issuer: TestIssuer
+) -> None:
+    owner = "0e0e0000-0000-4000-8000-0000000000aa"
+    app = create_app(dataclasses.replace(settings, admin_enabled=False, owner_principals=(owner,)))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test") as http:
+        for oid, expected in ((owner, 200), (OID, 401)):
+            refresh = (await _exchange(http, issuer.token(oid))).json()["refresh_token"]
+            listed = await http.get("/acr/admin/roleassignments",
+                                    auth=("00000000-0000-0000-0000-000000000000", refresh))
+            assert listed.status_code in ((200,) if expected == 200 else (401, 403)), listed.text
+    await app.state.registry.close()
+
+
 async def test_scope_map_tokens_and_password_rotation(client: httpx.AsyncClient, anon: httpx.AsyncClient) -> None:
     await push_image(client, "team/app", "v1")
     maps = (await client.get("/acr/admin/scopemaps")).json()["scopeMaps"]

@@ -112,6 +112,8 @@ class AuthService:
         if principal.kind == ENTRA:
             granted = NOTHING
             holders = {principal.id, *principal.groups}
+            if holders & set(self.settings.owner_principals):
+                granted = granted.union(role_permissions("Owner", "", options.abac))
             assignments = await self.store.role_assignments(principal.id if not principal.groups else None)
             for assignment in assignments:
                 if assignment.principal in holders:
