@@ -35,11 +35,15 @@ class Metric:
         return statistics.median(values) if values else None
 
     def ratio(self, other: str) -> float | None:
-        """How the registry compares with ``other``: > 1 is better (faster, more requests, less memory)."""
-        mine, theirs = self.median(REGISTRY), self.median(other)
-        if mine is None or theirs is None or not mine or not theirs:
+        """How the registry compares with ``other``: > 1 is better (faster, more requests, less memory).
+
+        Samples are taken in pairs, back to back, so this is the median of the pairs' ratios: on a
+        shared machine the load drifts between pairs far more than within one.
+        """
+        pairs = list(zip(self.samples.get(REGISTRY, []), self.samples.get(other, []), strict=False))
+        if not pairs or not all(mine and theirs for mine, theirs in pairs):
             return None
-        return mine / theirs if self.higher_is_better else theirs / mine
+        return statistics.median(mine / theirs if self.higher_is_better else theirs / mine for mine, theirs in pairs)
 
 
 @dataclass
@@ -104,7 +108,9 @@ def markdown_table(rows: list[list[str]]) -> str:
     """The rows as a Markdown table."""
     head, *body = rows
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 2 + "---:|" * (len(head) - 2)]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
+    # A label indented with spaces is a detail of the row above; Markdown would drop the spaces.
+    lines += ["| " + " | ".join(["&emsp;" + row[0].strip() if row[0].startswith(" ") else row[0], *row[1:]]) + " |"
+              for row in body]
     return "\n".join(lines)
 
 
@@ -116,7 +122,8 @@ def summary(results: Results) -> str:
         f"({info['system']}, Python {info['python']}); medians of {results.runs} runs"
         + (" (quick mode, smaller sizes)" if results.quick else "") + ".",
         "Ratios compare the registry with the other column: above 1 the registry is better "
-        "(faster, more requests per second, or less memory).",
+        "(faster, more requests per second, less CPU or memory); each is the median of the ratios of "
+        "samples taken back to back.",
         "",
         markdown_table(table(results)),
         "",
