@@ -26,24 +26,29 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 _SKOPEO = ["skopeo", "--insecure-policy"]
 
 
-def skopeo_push(layout: Path, host: str, repository: str) -> float:
+def _creds(flag: str, creds: str | None) -> list[str]:
+    return [f"--{flag}-creds={creds}"] if creds else []
+
+
+def skopeo_push(layout: Path, host: str, repository: str, creds: str | None = None) -> float:
     """Seconds skopeo takes to push the OCI layout's ``latest`` to ``host/repository:latest``."""
     started = time.perf_counter()
     subprocess.run(
-        [*_SKOPEO, "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:latest",
+        [*_SKOPEO, "copy", "--quiet", "--dest-tls-verify=false", *_creds("dest", creds), f"oci:{layout}:latest",
          f"docker://{host}/{repository}:latest"],
         check=True,
     )
     return time.perf_counter() - started
 
 
-def skopeo_pull(host: str, repository: str, scratch: Path) -> float:
+def skopeo_pull(host: str, repository: str, scratch: Path, creds: str | None = None) -> float:
     """Seconds skopeo takes to pull ``host/repository:latest`` into a fresh ``dir:`` (then deleted)."""
     target = Path(tempfile.mkdtemp(dir=scratch))
     try:
         started = time.perf_counter()
         subprocess.run(
-            [*_SKOPEO, "copy", "--quiet", "--src-tls-verify=false", f"docker://{host}/{repository}:latest",
+            [*_SKOPEO, "copy", "--quiet", "--src-tls-verify=false", *_creds("src", creds),
+                 f"docker://{host}/{repository}:latest",
              f"dir:{target}"],
             check=True,
         )
@@ -52,14 +57,16 @@ def skopeo_pull(host: str, repository: str, scratch: Path) -> float:
         shutil.rmtree(target, ignore_errors=True)
 
 
-def concurrent_pulls(host: str, repository: str, scratch: Path, clients: int = 20) -> tuple[float, int]:
+def concurrent_pulls(host: str, repository: str, scratch: Path, clients: int = 20,
+                     creds: str | None = None) -> tuple[float, int]:
     """``clients`` skopeo pulls of one image at once: (seconds until the last ends, how many succeeded)."""
     targets = [Path(tempfile.mkdtemp(dir=scratch)) for _ in range(clients)]
     try:
         started = time.perf_counter()
         processes = [
             subprocess.Popen(
-                [*_SKOPEO, "copy", "--quiet", "--src-tls-verify=false", f"docker://{host}/{repository}:latest",
+                [*_SKOPEO, "copy", "--quiet", "--src-tls-verify=false", *_creds("src", creds),
+                 f"docker://{host}/{repository}:latest",
                  f"dir:{target}"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )
@@ -79,11 +86,12 @@ def concurrent_pulls(host: str, repository: str, scratch: Path, clients: int = 2
             shutil.rmtree(target, ignore_errors=True)
 
 
-async def _load(url: str, method: str, seconds: float, connections: int, limit: int) -> float:
+async def _load(url: str, method: str, seconds: float, connections: int, limit: int,
+                headers: dict[str, str]) -> float:
     deadline = time.perf_counter() + seconds
     done = 0
     connector = aiohttp.TCPConnector(limit=connections)
-    async with aiohttp.ClientSession(connector=connector, headers={"Accept": OCI_MANIFEST}) as session:
+    async with aiohttp.ClientSession(connector=connector, headers={"Accept": OCI_MANIFEST, **headers}) as session:
 
         async def worker() -> None:
             nonlocal done
@@ -99,10 +107,11 @@ async def _load(url: str, method: str, seconds: float, connections: int, limit: 
         return done / (time.perf_counter() - started)
 
 
-def request_rate(url: str, method: str, seconds: float, connections: int = 16, limit: int = 50_000) -> float:
+def request_rate(url: str, method: str, seconds: float, connections: int = 16, limit: int = 50_000,
+                 headers: dict[str, str] | None = None) -> float:
     """Requests per second with ``connections`` keep-alive connections, for ``seconds`` or ``limit``
     requests; every answer must be 200."""
-    return asyncio.run(_load(url, method, seconds, connections, limit))
+    return asyncio.run(_load(url, method, seconds, connections, limit, headers or {}))
 
 
 async def _raw_upload(connection_string: str, container: str, name: str, source: Path, block: int,
@@ -150,11 +159,11 @@ def sas_url(blob_port: int, container: str, name: str) -> str:
     return f"http://127.0.0.1:{blob_port}/{ACCOUNT}/{container}/{name}?{token}"
 
 
-def curl_get(url: str) -> tuple[float, int]:
+def curl_get(url: str, headers: dict[str, str] | None = None) -> tuple[float, int]:
     """Seconds and bytes of a plain GET with curl (redirects followed, body discarded)."""
     result = subprocess.run(
         ["curl", "-sS", "-L", "--fail", "-o", "/dev/null", "-w", "%{time_total} %{size_download}",
-         "-H", "Accept: */*", url],
+         "-H", "Accept: */*", *(a for k, v in (headers or {}).items() for a in ("-H", f"{k}: {v}")), url],
         check=True, capture_output=True, text=True,
     )
     seconds, size = result.stdout.split()
@@ -170,9 +179,10 @@ async def _random_body(size: int, piece: int, sha: hashlib._Hash) -> AsyncIterat
         yield data
 
 
-async def _streamed_push(base: str, repository: str, size: int) -> tuple[float, float, str]:
+async def _streamed_push(base: str, repository: str, size: int,
+                         auth: tuple[str, str] | None) -> tuple[float, float, str]:
     sha = hashlib.sha256()
-    async with httpx.AsyncClient(base_url=base, timeout=600) as http:
+    async with httpx.AsyncClient(base_url=base, timeout=600, auth=auth) as http:
         started = await http.post(f"/v2/{repository}/blobs/uploads/")
         started.raise_for_status()
         location = started.headers["location"]
@@ -188,7 +198,7 @@ async def _streamed_push(base: str, repository: str, size: int) -> tuple[float, 
     return t1 - t0, t2 - t1, digest
 
 
-def streamed_push(base: str, repository: str, size: int) -> tuple[float, float]:
+def streamed_push(base: str, repository: str, size: int, auth: tuple[str, str] | None = None) -> tuple[float, float]:
     """Push ``size`` random bytes as one chunked PATCH, then the PUT: (PATCH seconds, PUT seconds)."""
-    patch, put, _ = asyncio.run(_streamed_push(base, repository, size))
+    patch, put, _ = asyncio.run(_streamed_push(base, repository, size, auth))
     return patch, put

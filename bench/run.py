@@ -64,7 +64,7 @@ def one_run(run: int, results: Results, registry: Registry, reference: Reference
         def push(server: Server) -> None:
             cpu, own = cpu_seconds(*server.pids), cpu_seconds(server.pid)
             with PeakRss(server.pid) as peak:
-                seconds = measure.skopeo_push(images / "big", server.host, big_repo)
+                seconds = measure.skopeo_push(images / "big", server.host, big_repo, server.creds)
             push_cpu.add(server.name, cpu_seconds(*server.pids) - cpu)
             if server is registry:
                 push_own.add(server.name, cpu_seconds(server.pid) - own)
@@ -80,22 +80,23 @@ def one_run(run: int, results: Results, registry: Registry, reference: Reference
 
         get_cpu = results.metric("get_cpu", f"  CPU per GET of {size}, server + storage", "s", False)
 
-        def get(name: str, url: str, pids: tuple[int, ...]) -> None:
+        def get(name: str, url: str, pids: tuple[int, ...], headers: dict[str, str] | None = None) -> None:
             cpu = cpu_seconds(*pids)
-            seconds, got = measure.curl_get(url)
+            seconds, got = measure.curl_get(url, headers)
             assert got == layer_size, f"{name} served {got} bytes of {layer_size}"
             get_blob.add(name, mib / seconds)
             get_cpu.add(name, cpu_seconds(*pids) - cpu)
 
         for _ in range(3):  # one GET takes about a second: repeat it to steady the median
             _in_turn(run, [
-                *((s.name, partial(get, s.name, f"{s.url}/v2/{big_repo}/blobs/{layer_digest}", s.pids))
+                *((s.name, partial(get, s.name, f"{s.url}/v2/{big_repo}/blobs/{layer_digest}", s.pids,
+                                  s.headers(big_repo)))
                   for s in servers),
                 (RAW, partial(get, RAW, raw_url, (registry.storage_pid,))),
             ])
 
         def pull(server: Server) -> None:
-            pull_big.add(server.name, mib / measure.skopeo_pull(server.host, big_repo, work))
+            pull_big.add(server.name, mib / measure.skopeo_pull(server.host, big_repo, work, server.creds))
 
         _in_turn(run, [(s.name, partial(pull, s)) for s in servers])
 
@@ -105,9 +106,9 @@ def one_run(run: int, results: Results, registry: Registry, reference: Reference
         ok = results.metric("pulls_20_ok", "  of which succeeded", "pulls", True)
 
         def small(server: Server) -> None:
-            push_small.add(server.name, measure.skopeo_push(images / "small", server.host, small_repo))
-            pull_small.add(server.name, measure.skopeo_pull(server.host, small_repo, work))
-            seconds, succeeded = measure.concurrent_pulls(server.host, small_repo, work)
+            push_small.add(server.name, measure.skopeo_push(images / "small", server.host, small_repo, server.creds))
+            pull_small.add(server.name, measure.skopeo_pull(server.host, small_repo, work, server.creds))
+            seconds, succeeded = measure.concurrent_pulls(server.host, small_repo, work, creds=server.creds)
             many.add(server.name, seconds)
             ok.add(server.name, succeeded)
 
@@ -123,7 +124,7 @@ def one_run(run: int, results: Results, registry: Registry, reference: Reference
                 cpu = cpu_seconds(*server.pids)
                 started = time.perf_counter()
                 per_second = measure.request_rate(f"{server.url}/v2/{small_repo}/manifests/latest", method,
-                                                  load_seconds)
+                                                  load_seconds, headers=server.headers(small_repo))
                 requests = per_second * (time.perf_counter() - started)
                 rate.add(server.name, per_second)
                 cost.add(server.name, (cpu_seconds(*server.pids) - cpu) / requests * 1000)
@@ -140,17 +141,17 @@ def once(results: Results, registry: Registry, big: int, work: Path) -> None:
     try:
         big_image(images / "quarter", big // 4)
         with PeakRss(registry.pid) as peak:
-            measure.skopeo_push(images / "quarter", registry.host, "quarter")
+            measure.skopeo_push(images / "quarter", registry.host, "quarter", registry.creds)
         results.figures[f"registry peak RSS, push of {big // 4 // MiB} MiB (MiB)"] = peak.peak / MiB
     finally:
         shutil.rmtree(images, ignore_errors=True)
     streamed = 1024 * MiB if big >= 512 * MiB else big
     with PeakRss(registry.pid) as peak:
-        patch, put = measure.streamed_push(registry.url, "streamed", streamed)
+        patch, put = measure.streamed_push(registry.url, "streamed", streamed, registry.login)
     results.figures[f"registry peak RSS, streamed push of {streamed // MiB} MiB, one PATCH (MiB)"] = peak.peak / MiB
     results.figures[f"streamed push of {streamed // MiB} MiB: PATCH (MiB/s)"] = streamed / MiB / patch
     results.figures[f"streamed push of {streamed // MiB} MiB: final PUT (ms)"] = put * 1000
-    small_puts = sorted(measure.streamed_push(registry.url, "streamed", MiB)[1] for _ in range(5))
+    small_puts = sorted(measure.streamed_push(registry.url, "streamed", MiB, registry.login)[1] for _ in range(5))
     results.figures["streamed push of 1 MiB: final PUT, median of 5 (ms)"] = small_puts[2] * 1000
 
 

@@ -17,6 +17,7 @@ from typing import Self
 import httpx
 
 from scripts.azurite import ROOT, Azurite, free_port
+from shared.auth.tokens import generate_signing_key
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], what: str, timeout: float = 30) -> None:
@@ -25,7 +26,7 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], what: str, timeou
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited with status {process.returncode}")
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            if httpx.get(url, timeout=1).status_code in (200, 401):
                 return
         except httpx.HTTPError:
             time.sleep(0.1)
@@ -47,10 +48,27 @@ class Server:
     """A registry process on loopback: ``host`` is ``127.0.0.1:port``."""
 
     name = "server"
+    #: (username, password) clients log in with; None when the server asks for none.
+    login: tuple[str, str] | None = None
 
     def __init__(self) -> None:
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def creds(self) -> str | None:
+        """``user:password`` for skopeo's ``--src-creds``/``--dest-creds``."""
+        return f"{self.login[0]}:{self.login[1]}" if self.login else None
+
+    def headers(self, repository: str) -> dict[str, str]:
+        """What a client sends to pull from ``repository``: a bearer token from the token service,
+        fetched with the login as docker does (nothing for a server without a login)."""
+        if self.login is None:
+            return {}
+        answer = httpx.get(f"{self.url}/oauth2/token", auth=self.login,
+                           params={"service": self.host, "scope": f"repository:{repository}:pull"})
+        answer.raise_for_status()
+        return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
     @property
     def host(self) -> str:
@@ -129,6 +147,8 @@ class Registry(Server):
         super().__init__()
         self.azurite = azurite
         self.prefix = "bench" + uuid.uuid4().hex[:12]
+        self.password = "bench-" + uuid.uuid4().hex
+        self.login = ("localregistry", self.password)
 
     @property
     def storage_pid(self) -> int:
@@ -147,6 +167,10 @@ class Registry(Server):
             **os.environ,
             "REGISTRY_STORAGE_CONNECTION_STRING": self.azurite.connection_string,
             "REGISTRY_STORAGE_PREFIX": self.prefix,
+            # As `make run`: authentication on, the admin user logs in.
+            "REGISTRY_ADMIN_ENABLED": "true",
+            "REGISTRY_ADMIN_PASSWORD": self.password,
+            "REGISTRY_TOKEN_SIGNING_KEY": generate_signing_key(),
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "shared.api.app:create_app",

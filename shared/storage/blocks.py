@@ -1,7 +1,7 @@
 """Staging a byte stream as the blocks of an Azure block blob, hashing it on the way.
 
-Blocks are at most ``block_size`` bytes; at most two are in flight while the next one fills,
-so one stream holds about three blocks in memory whatever its length.
+Blocks are about ``block_size`` bytes; at most two are in flight while the next one fills, so
+one stream holds about three blocks in memory whatever its length.
 """
 
 from __future__ import annotations
@@ -30,28 +30,39 @@ class BlockWriter:
         self.prefix = secrets.randbits(32)
         self.blocks = 0
         self.written = 0
-        self._buffer = bytearray()
+        self._parts: list[bytes] = []
+        self._buffered = 0
         self._in_flight: list[asyncio.Task[object]] = []
 
     async def write(self, chunk: bytes) -> None:
-        """Add ``chunk``; full blocks are hashed and staged as they fill."""
-        self._buffer += chunk
-        while len(self._buffer) >= self.block_size:
-            with memoryview(self._buffer) as view:
-                block = bytes(view[: self.block_size])  # one copy, not two
-            del self._buffer[: self.block_size]
-            await self._stage(block)
+        """Add ``chunk``; full blocks are hashed and staged as they fill.
+
+        Received pieces are joined once per block (one copy of each byte); a block may exceed
+        ``block_size`` by less than one piece, which Azure allows (blocks may differ in size).
+        """
+        if len(chunk) > self.block_size:  # a body handed over whole (Functions): cut it up
+            for start in range(0, len(chunk), self.block_size):
+                await self.write(chunk[start:start + self.block_size])
+            return
+        self._parts.append(chunk)
+        self._buffered += len(chunk)
+        if self._buffered >= self.block_size:
+            await self._flush()
 
     async def close(self) -> None:
         """Stage what is buffered and wait until every block is stored."""
-        if self._buffer:
-            block = bytes(self._buffer)
-            self._buffer.clear()
-            await self._stage(block)
+        if self._parts:
+            await self._flush()
         try:
             await asyncio.gather(*self._in_flight)
         finally:
             self._in_flight.clear()
+
+    async def _flush(self) -> None:
+        block = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
+        self._parts.clear()
+        self._buffered = 0
+        await self._stage(block)
 
     async def abort(self) -> None:
         """Stop staging; what was staged stays uncommitted and is never referenced."""

@@ -19,6 +19,11 @@ from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 from shared.settings import Settings
 from shared.storage import layout
 
+# azure-core's aiohttp sessions otherwise trust the environment: every storage call then reads
+# ~/.netrc and the proxy variables on a worker thread, about a third of a manifest GET's CPU
+# (docs/benchmarks.md). Storage traffic goes straight to the account, never through a proxy.
+_TRANSPORT: dict[str, Any] = {"use_env_settings": False}
+
 
 class StorageClients:
     """Async clients for the registry's container and tables in one storage account."""
@@ -27,14 +32,18 @@ class StorageClients:
         self.settings = settings
         self._credential: Any = None
         if settings.storage_connection_string:
-            self.blob_service = BlobServiceClient.from_connection_string(settings.storage_connection_string)
-            self.table_service = TableServiceClient.from_connection_string(settings.storage_connection_string)
+            self.blob_service = BlobServiceClient.from_connection_string(
+                settings.storage_connection_string, **_TRANSPORT
+            )
+            self.table_service = TableServiceClient.from_connection_string(
+                settings.storage_connection_string, **_TRANSPORT
+            )
         else:
             from azure.identity.aio import DefaultAzureCredential
 
             self._credential = DefaultAzureCredential()
-            self.blob_service = BlobServiceClient(settings.blob_endpoint, credential=self._credential)
-            self.table_service = TableServiceClient(settings.table_endpoint, credential=self._credential)
+            self.blob_service = BlobServiceClient(settings.blob_endpoint, credential=self._credential, **_TRANSPORT)
+            self.table_service = TableServiceClient(settings.table_endpoint, credential=self._credential, **_TRANSPORT)
         prefix = settings.storage_prefix
         self.container: ContainerClient = self.blob_service.get_container_client(layout.container(prefix))
         self.blobs: TableClient = self.table_service.get_table_client(layout.blobs_table(prefix))
