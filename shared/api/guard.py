@@ -10,6 +10,7 @@ gets 403 DENIED.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
@@ -83,7 +84,9 @@ class Guard:
             if need.operation == "write_blob" and scope["method"] == "POST":
                 _restrict_mount(scope, checker)
         if need.operation and _checkable(need):
-            await registry.locks.check(need.operation, need.repository, need.reference)
+            seen: dict[str, Any] = {}
+            await registry.locks.check(need.operation, need.repository, need.reference, seen)
+            scope.setdefault("state", {})["lock_rows"] = seen  # handlers reuse what was read
         await self.app(scope, receive, send)
 
     async def _authorize(self, request: Request, registry: Registry, need: Need) -> Grant | Permissions:

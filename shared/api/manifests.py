@@ -26,7 +26,8 @@ async def get_manifest(request: Request) -> Response:
     reference = request.path_params["reference"]
     registry = await registry_of(request)
     head = request.method == "HEAD"
-    manifest = await registry.manifests.get(name, reference, with_content=not head)
+    seen = request.state.lock_rows if hasattr(request.state, "lock_rows") else None
+    manifest = await registry.manifests.get(name, reference, with_content=not head, seen=seen)
     if manifest.media_type in INDEX_TYPES and not _accepts(request, manifest.media_type):
         raise RegistryError(
             ErrorCode.MANIFEST_UNKNOWN,

@@ -7,6 +7,8 @@ refuses an operation that a flag forbids with ACR's "operation is disallowed" er
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -36,11 +38,35 @@ def _locked() -> RegistryError:
     return RegistryError(ErrorCode.LOCKED)
 
 
+#: How long a read may rely on a repository's or manifest's flags read by an earlier request.
+#: Pulls are the hot path and these flags rarely change: a read lock set on another instance takes
+#: effect within this many seconds; write and delete locks, and tag flags, are always read fresh.
+READ_CACHE_SECONDS = 2.0
+_READS = frozenset({"read_manifest", "read_blob"})
+_CACHE_LIMIT = 10_000
+
+
 class LockService:
     """Reads lock flags and refuses what they forbid."""
 
     def __init__(self, storage: StorageClients) -> None:
         self.storage = storage
+        self._cache: dict[tuple[str, str], tuple[float, dict[str, Any] | None]] = {}
+
+    def forget(self) -> None:
+        """Drop every cached flag (this process has just changed a lock)."""
+        self._cache.clear()
+
+    async def _cached_row(self, partition: str, key: str) -> dict[str, Any] | None:
+        now = time.monotonic()
+        hit = self._cache.get((partition, key))
+        if hit is not None and now - hit[0] < READ_CACHE_SECONDS:
+            return hit[1]
+        row = await self._row(partition, key)
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[(partition, key)] = (now, row)
+        return row
 
     async def _row(self, partition: str, key: str) -> dict[str, Any] | None:
         try:
@@ -52,31 +78,50 @@ class LockService:
         """The repository's catalog row, or None."""
         return await self._row(layout.CATALOG_PARTITION, layout.encode_repository(repository))
 
-    async def check(self, operation: str, repository: str, reference: str = "") -> None:
-        """Raise LOCKED when a flag forbids ``operation`` (see :mod:`shared.api.access`)."""
+    async def check(self, operation: str, repository: str, reference: str = "",
+                    seen: dict[str, dict[str, Any]] | None = None) -> None:
+        """Raise LOCKED when a flag forbids ``operation`` (see :mod:`shared.api.access`).
+
+        The tag row a read looks at is put in ``seen`` (by row key), so the handler that serves
+        the same request need not read it again.
+        """
         flag = {"read_manifest": "can_read", "read_blob": "can_read", "write_manifest": "can_write",
                 "write_blob": "can_write", "delete_manifest": "can_delete", "delete_tag": "can_delete",
                 "delete_blob": "can_delete", "delete_repository": "can_delete"}.get(operation)
         if flag is None:
             return
-        repo_row = await self.repository_row(repository)
+        read = operation in _READS
+        repo_key = (layout.CATALOG_PARTITION, layout.encode_repository(repository))
+        repo_row, rows = await asyncio.gather(
+            self._cached_row(*repo_key) if read else self._row(*repo_key),
+            self._reference_rows(operation, repository, reference, seen if seen is not None else {}),
+        )
         if repo_row is not None and repo_row.get(flag) is False:
             raise _locked()
+        if any(row is not None and row.get(flag) is False for row in rows):
+            raise _locked()
+
+    async def _reference_rows(self, operation: str, repository: str, reference: str,
+                              seen: dict[str, dict[str, Any]]) -> list[dict[str, Any] | None]:
+        """The tag and manifest rows whose flags also govern ``operation`` (read beside the repository's)."""
         if operation not in ("read_manifest", "write_manifest", "delete_manifest", "delete_tag") or not reference:
-            return
+            return []
         partition = layout.encode_repository(repository)
         rows: list[dict[str, Any] | None] = []
+        read = operation in _READS
         if is_tag(reference):
             tag_row = await self._row(partition, layout.tag_key(reference))
             rows.append(tag_row)
-            if tag_row is not None and operation == "read_manifest":
-                rows.append(await self._row(partition, layout.manifest_key(str(tag_row["digest"]))))
+            if tag_row is not None and read:
+                seen[layout.tag_key(reference)] = tag_row
+                rows.append(await self._cached_row(partition, layout.manifest_key(str(tag_row["digest"]))))
+        elif read:
+            rows.append(await self._cached_row(partition, layout.manifest_key(reference)))
         else:
             rows.append(await self._row(partition, layout.manifest_key(reference)))
             if operation == "delete_manifest":
                 rows.extend(await self._tags_of(partition, reference))
-        if any(row is not None and row.get(flag) is False for row in rows):
-            raise _locked()
+        return rows
 
     async def _tags_of(self, partition: str, digest: str) -> list[dict[str, Any] | None]:
         rows = self.storage.repos.query_entities(

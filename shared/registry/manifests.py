@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -105,15 +106,21 @@ class ManifestService:
             self.outbox.committed(layout.encode_repository(repository), events)
         return PushResult(manifest, tag, events)
 
-    async def get(self, repository: str, reference: str, with_content: bool = True) -> StoredManifest:
-        """The manifest named by ``reference``; MANIFEST_UNKNOWN when there is none."""
+    async def get(self, repository: str, reference: str, with_content: bool = True,
+                  seen: Mapping[str, Any] | None = None) -> StoredManifest:
+        """The manifest named by ``reference``; MANIFEST_UNKNOWN when there is none.
+
+        ``seen`` holds rows this request already read (by row key), which are used as they are.
+        """
         key = layout.tag_key(validate_tag(reference)) if is_tag(reference) else layout.manifest_key(
             str(Digest.parse(reference))
         )
-        try:
-            row = await self.storage.repos.get_entity(layout.encode_repository(repository), key)
-        except ResourceNotFoundError:
-            raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, detail={"reference": reference}) from None
+        row = (seen or {}).get(key)
+        if row is None:
+            try:
+                row = await self.storage.repos.get_entity(layout.encode_repository(repository), key)
+            except ResourceNotFoundError:
+                raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, detail={"reference": reference}) from None
         digest = Digest.parse(row["digest"])
         content: bytes | None = None
         if with_content:

@@ -10,7 +10,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared.errors import ErrorCode, RegistryError
 from shared.oci.digest import Digest
-from shared.registry.locks import FLAGS, changeable_attributes
+from shared.registry.locks import FLAGS, LockService, changeable_attributes
 from shared.registry.manifests import ManifestService
 from shared.storage import layout
 from shared.storage.clients import StorageClients
@@ -33,10 +33,12 @@ def lock_update(body: Any) -> dict[str, bool]:
 class MetadataService:
     """Answers the metadata API from the repository table."""
 
-    def __init__(self, storage: StorageClients, manifests: ManifestService, registry_name: str) -> None:
+    def __init__(self, storage: StorageClients, manifests: ManifestService, registry_name: str,
+                 locks: LockService | None = None) -> None:
         self.storage = storage
         self.manifest_service = manifests
         self.registry_name = registry_name
+        self.locks = locks
 
     async def _rows(self, repository: str, prefix: str) -> list[dict[str, Any]]:
         rows = self.storage.repos.query_entities(
@@ -81,6 +83,8 @@ class MetadataService:
         row = await self._repository_row(repository)
         await self.storage.repos.update_entity({"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"],
                                                 **lock_update(body)}, mode="merge")
+        if self.locks is not None:
+            self.locks.forget()
         return await self.repository(repository)
 
     async def delete_repository(self, repository: str) -> dict[str, list[str]]:
@@ -128,6 +132,8 @@ class MetadataService:
         await self.tag(repository, tag)
         await self.storage.repos.update_entity({"PartitionKey": layout.encode_repository(repository),
                                                 "RowKey": layout.tag_key(tag), **lock_update(body)}, mode="merge")
+        if self.locks is not None:
+            self.locks.forget()
         return await self.tag(repository, tag)
 
     def _manifest(self, row: dict[str, Any], tags: list[str]) -> dict[str, Any]:
@@ -174,4 +180,6 @@ class MetadataService:
         await self.storage.repos.update_entity({"PartitionKey": layout.encode_repository(repository),
                                                 "RowKey": layout.manifest_key(str(Digest.parse(digest))),
                                                 **lock_update(body)}, mode="merge")
+        if self.locks is not None:
+            self.locks.forget()
         return await self.manifest(repository, digest)

@@ -53,6 +53,7 @@ class Registry:
         outbox = Outbox(storage, settings, publisher)
         manifests = ManifestService(storage, blobs, outbox)
         identities = IdentityStore(storage.auth)
+        locks = LockService(storage)
         return cls(
             settings=settings,
             storage=storage,
@@ -64,8 +65,8 @@ class Registry:
             webhooks=webhooks,
             identities=identities,
             auth=AuthService(settings, identities),
-            locks=LockService(storage),
-            metadata=MetadataService(storage, manifests, settings.registry_name),
+            locks=locks,
+            metadata=MetadataService(storage, manifests, settings.registry_name, locks),
         )
 
     async def close(self) -> None:
