@@ -21,6 +21,7 @@ from scripts.azurite import ROOT, Azurite, free_port
 from shared.api.app import create_app
 from shared.auth.tokens import generate_signing_key
 from shared.settings import Settings
+from tests.auth_helpers import TestIssuer
 from tests.receiver import Receiver
 from tests.storage import StorageProbe
 
@@ -74,6 +75,21 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://registry.test",
                                  auth=(ADMIN_USER, ADMIN_PASSWORD)) as http:
+        yield http
+
+
+@pytest.fixture
+def issuer() -> Iterator[TestIssuer]:
+    """A test Entra ID issuer."""
+    test_issuer = TestIssuer()
+    yield test_issuer
+    test_issuer.close()
+
+
+@pytest.fixture
+async def anon(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the same app that sends no credentials."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test") as http:
         yield http
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -26,24 +25,9 @@ EMPTY_MANIFEST = b'{"schemaVersion":2,"mediaType":"' + MANIFEST_TYPE.encode() + 
 
 
 @pytest.fixture
-def issuer() -> Iterator[TestIssuer]:
-    """A test Entra ID issuer."""
-    test_issuer = TestIssuer()
-    yield test_issuer
-    test_issuer.close()
-
-
-@pytest.fixture
 def settings(settings: Settings, issuer: TestIssuer) -> Settings:
     """The default test settings, trusting the test issuer's tenant."""
     return dataclasses.replace(settings, entra_authority=issuer.authority, entra_tenants=(issuer.tenant,))
-
-
-@pytest.fixture
-async def anon(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the same app that sends no credentials."""
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test") as http:
-        yield http
 
 
 async def _token_user(client: httpx.AsyncClient, name: str, actions: list[str], expiry: str | None = None) -> str:

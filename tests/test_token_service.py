@@ -6,13 +6,11 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from starlette.applications import Starlette
 
 from shared.api.app import create_app
 from shared.auth.service import NULL_GUID
@@ -26,24 +24,9 @@ OID = "6f1d3c1e-0000-4000-8000-00000000a001"
 
 
 @pytest.fixture
-def issuer() -> Iterator[TestIssuer]:
-    """A test Entra ID issuer."""
-    test_issuer = TestIssuer()
-    yield test_issuer
-    test_issuer.close()
-
-
-@pytest.fixture
 def settings(settings: Settings, issuer: TestIssuer) -> Settings:
     """The default test settings, trusting the test issuer's tenant."""
     return dataclasses.replace(settings, entra_authority=issuer.authority, entra_tenants=(issuer.tenant,))
-
-
-@pytest.fixture
-async def anon(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the same app that sends no credentials."""
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test") as http:
-        yield http
 
 
 def _claims(token: str) -> dict[str, object]:
