@@ -100,11 +100,13 @@ class DiscoveryService:
             "PartitionKey eq @pk and RowKey gt @start and RowKey lt @end",
             parameters={"pk": partition, "start": prefix + after, "end": (prefix[:-1] + layout.RANGE_END) if prefix
                         else layout.RANGE_END},
-            select=["RowKey"],
+            select=["RowKey", "can_list"],
             results_per_page=min((n or MAX_PAGE) + 1, MAX_PAGE + 1),
         )
         items: list[str] = []
         async for row in rows:
+            if row.get("can_list") is False:  # locked with listEnabled: false (ACR hides it)
+                continue
             if n is not None and len(items) == n:
                 return Page(items, True)
             items.append(row["RowKey"][len(prefix):])

@@ -112,3 +112,15 @@ async def test_referrers_paginate_with_link(client: httpx.AsyncClient) -> None:
         link = page.headers.get("link")
         url = link[1:link.index(">")] if link else ""
     assert sorted(seen) == sorted(pushed) and len(seen) == 5
+
+
+async def test_list_locked_entries_are_hidden_from_v2_listings(client: httpx.AsyncClient) -> None:
+    _, raw = await push_image(client, "listed/app", "visible")
+    await client.put("/v2/listed/app/manifests/hidden", content=raw, headers={"Content-Type": OCI_MANIFEST})
+    await push_image(client, "unlisted/app", "v1", layers=0)
+    assert (await client.patch("/acr/v1/listed/app/_tags/hidden", json={"listEnabled": False})).status_code == 200
+    assert (await client.patch("/acr/v1/unlisted/app", json={"listEnabled": False})).status_code == 200
+    assert (await client.get("/v2/listed/app/tags/list")).json()["tags"] == ["visible"]
+    assert (await client.get("/v2/listed/app/tags/list", params={"n": "1"})).json()["tags"] == ["visible"]
+    assert (await client.get("/v2/_catalog")).json()["repositories"] == ["listed/app"]
+    assert (await client.get("/v2/listed/app/manifests/hidden")).status_code == 200  # hidden, not locked
