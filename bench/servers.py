@@ -16,7 +16,7 @@ from typing import Self
 
 import httpx
 
-from scripts.azurite import ROOT, Azurite, free_port
+from scripts.azurite import ROOT, Azurite, free_port, stop_process
 from shared.auth.tokens import generate_signing_key
 
 
@@ -31,17 +31,6 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], what: str, timeou
         except httpx.HTTPError:
             time.sleep(0.1)
     raise RuntimeError(f"{what} did not answer at {url} within {timeout} s")
-
-
-def _stop(process: subprocess.Popen[bytes] | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 class Server:
@@ -97,7 +86,7 @@ class Server:
 
     def stop(self) -> None:
         """Stop the server and remove what it stored."""
-        _stop(self.process)
+        stop_process(self.process)
         self.process = None
 
     def __enter__(self) -> Self:

@@ -14,7 +14,7 @@ import oras.client
 import pytest
 import requests
 
-from scripts.azurite import Azurite, free_port
+from scripts.azurite import Azurite, free_port, stop_process
 from shared import cli
 from shared.settings import Settings
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, SIGNING_KEY, start_registry, unique_prefix
@@ -45,12 +45,7 @@ def scoped(azurite: Azurite) -> Iterator[ScopedRegistry]:
         assert admin.put(f"/acr/admin/tokens/{TOKEN}", json={"scopeMap": "team-push"}).status_code == 200
         password = admin.post(f"/acr/admin/tokens/{TOKEN}/passwords", json={"name": "password2"}).json()["value"]
     yield ScopedRegistry(host, password)
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_process(process)
 
 
 def _skopeo(*args: str) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,7 @@ from azure.containerregistry import ContainerRegistryClient
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 
-from scripts.azurite import ACCOUNT, ACCOUNT_KEY, ROOT, free_port
+from scripts.azurite import ACCOUNT, ACCOUNT_KEY, ROOT, free_port, stop_process
 from shared.settings import Settings
 from tests.auth_helpers import OCI_INDEX, IssuerCredential, TestIssuer, make_tls
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, SIGNING_KEY, start_registry, unique_prefix
@@ -121,12 +121,7 @@ def secure(https_azurite: str, tls_files: tuple[str, str, str],
         for oid, role in ((OWNER, "Owner"), (READER, "AcrPull")):
             assert admin.post("/acr/admin/roleassignments", json={"principalId": oid, "role": role}).status_code == 201
     yield registry
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_process(process)
     issuer.close()
 
 
