@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from shared.api import webhooks
-from shared.api.http import read_limited, registry_of
+from shared.api.http import read_json, registry_of
 from shared.auth.store import ENABLED
 from shared.errors import ErrorCode, RegistryError
 
@@ -20,11 +19,7 @@ _LIMIT = 64 * 1024
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await read_limited(request, _LIMIT, ErrorCode.SIZE_INVALID)
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError:
-        body = None
+    body = await read_json(request, _LIMIT, ErrorCode.SIZE_INVALID, ErrorCode.NAME_INVALID)
     if not isinstance(body, dict):
         raise RegistryError(ErrorCode.NAME_INVALID, "the body must be a JSON object")
     return body

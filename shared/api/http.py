@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -114,6 +115,15 @@ async def read_limited(request: Request, limit: int, error: ErrorCode) -> bytes:
             raise RegistryError(error, detail={"limit": limit})
         parts.append(chunk)
     return b"".join(parts)
+
+
+async def read_json(request: Request, limit: int, too_large: ErrorCode, invalid: ErrorCode) -> Any:
+    """A small JSON body (``{}`` when empty): ``too_large`` past ``limit`` bytes, ``invalid`` if not JSON."""
+    raw = await read_limited(request, limit, too_large)
+    try:
+        return json.loads(raw or b"{}")
+    except ValueError:
+        raise RegistryError(invalid, "the body is not JSON") from None
 
 
 def new_lock() -> asyncio.Lock:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -11,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from shared.api.guard import service_of
-from shared.api.http import next_link, read_limited, registry_of, repository
-from shared.errors import ErrorCode, RegistryError
+from shared.api.http import next_link, read_json, registry_of, repository
+from shared.errors import ErrorCode
 from shared.oci.digest import Digest
 from shared.oci.names import validate_tag
 from shared.registry.discovery import page_size
@@ -47,11 +46,7 @@ def _page(request: Request, path: str, items: list[dict[str, Any]], key: str, so
 
 
 async def _body(request: Request) -> Any:
-    raw = await read_limited(request, _PATCH_LIMIT, ErrorCode.SIZE_INVALID)
-    try:
-        return json.loads(raw or b"{}")
-    except ValueError:
-        raise RegistryError(ErrorCode.NAME_INVALID, "the body is not JSON") from None
+    return await read_json(request, _PATCH_LIMIT, ErrorCode.SIZE_INVALID, ErrorCode.NAME_INVALID)
 
 
 async def catalog(request: Request) -> Response:

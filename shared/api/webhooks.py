@@ -7,15 +7,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from shared.api.http import read_limited, registry_of
-from shared.errors import ErrorCode, RegistryError
+from shared.api.http import read_json, registry_of
+from shared.errors import ErrorCode
 from shared.registry.registry import Registry
 from shared.webhooks.model import Webhook, validate_name, webhook_from_body
 
@@ -23,11 +22,7 @@ _BODY_LIMIT = 64 * 1024
 
 
 async def _body(request: Request) -> Any:
-    raw = await read_limited(request, _BODY_LIMIT, ErrorCode.WEBHOOK_INVALID)
-    try:
-        return json.loads(raw or b"{}")
-    except ValueError:
-        raise RegistryError(ErrorCode.WEBHOOK_INVALID, "the body is not JSON") from None
+    return await read_json(request, _BODY_LIMIT, ErrorCode.WEBHOOK_INVALID, ErrorCode.WEBHOOK_INVALID)
 
 
 def _resource(registry: Registry, webhook: Webhook) -> dict[str, Any]:
