@@ -6,7 +6,7 @@ PYTHON ?= python3
 # checkov and pycep-parser live in their own venv: their dependencies clash with the app's pins.
 TOOLS := .venv-tools
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test test-all lint bench clean
 
 setup: $(VENV)/.installed node_modules/.installed $(TOOLS)/.installed
 
@@ -30,6 +30,11 @@ run: setup
 	PORT=$(PORT) $(PY) -m scripts.run_local --port $(PORT)
 
 test: setup
+	@command -v skopeo >/dev/null || { echo "skopeo is required by the end-to-end tests: apt-get install skopeo"; exit 1; }
+	$(PY) -m pytest -m "not slow"
+
+# Everything, the slow end-to-end tests included (CI runs this).
+test-all: setup
 	@command -v skopeo >/dev/null || { echo "skopeo is required by the end-to-end tests: apt-get install skopeo"; exit 1; }
 	$(PY) -m pytest
 
