@@ -31,8 +31,9 @@ _MiB = 1024 * 1024
 
 #: Seconds to open a connection to storage (it takes milliseconds within a region).
 CONNECT_TIMEOUT = 2.0
-#: Seconds storage may take to begin its answer once a request is sent.
-ANSWER_TIMEOUT = 4.0
+#: Seconds one try may take, connecting included, until storage begins its answer (a table query
+#: runs for at most 5 s on the service's side before it answers with what it found so far).
+ANSWER_TIMEOUT = 5.0
 #: Bytes per second a request's body is given on top: staging an 8 MiB block may take 32 s.
 MIN_UPLOAD_RATE = 256 * 1024
 #: Seconds a streamed download may wait for its next bytes.
@@ -48,8 +49,7 @@ class StorageTimeout(TimeoutError):
 
 class BoundedTransport(AsyncHttpTransport[Any, Any]):
     """azure-core's aiohttp transport with one deadline per try, from connecting to the answer's
-    headers: :data:`CONNECT_TIMEOUT` + :data:`ANSWER_TIMEOUT`, plus the request body's size at
-    :data:`MIN_UPLOAD_RATE`.
+    headers: :data:`ANSWER_TIMEOUT`, plus the request body's size at :data:`MIN_UPLOAD_RATE`.
 
     aiohttp alone bounds connecting and each wait for data, but not sending: a storage endpoint
     that accepts a connection and never reads holds a block upload forever. A try that times out
@@ -67,7 +67,7 @@ class BoundedTransport(AsyncHttpTransport[Any, Any]):
     async def send(self, request: Any, **kwargs: Any) -> Any:
         """Send one try of ``request``; :class:`StorageTimeout` when it takes too long."""
         length = request.headers.get("Content-Length") or "0"
-        budget = CONNECT_TIMEOUT + ANSWER_TIMEOUT + (int(length) if length.isdigit() else 0) / MIN_UPLOAD_RATE
+        budget = ANSWER_TIMEOUT + (int(length) if length.isdigit() else 0) / MIN_UPLOAD_RATE
         try:
             async with asyncio.timeout(budget):
                 return await self._inner.send(request, **kwargs)
@@ -92,9 +92,10 @@ class BoundedTransport(AsyncHttpTransport[Any, Any]):
 
 
 def _blob_options() -> dict[str, Any]:
-    # Downloads the registry streams come in 4 MiB pieces (the SDK's first piece is 32 MiB).
+    # Downloads the registry streams come in 4 MiB pieces (the SDK's first piece is 32 MiB);
+    # responses are read 256 KiB at a time, as the blob SDK does with a transport of its own.
     return {
-        "transport": BoundedTransport(connection_data_block_size=4 * _MiB),
+        "transport": BoundedTransport(connection_data_block_size=256 * 1024),
         # Typed int, used as float (random.uniform).
         "retry_policy": LinearRetry(backoff=RETRY_PAUSE, random_jitter_range=RETRY_PAUSE / 2,  # type: ignore[arg-type]
                                     retry_total=RETRIES),
