@@ -31,9 +31,12 @@ BICEP_HOST_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "where telemetry goes",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "telemetry is sent with the identity (local auth is off)",
     "AZURE_CLIENT_ID": "the identity DefaultAzureCredential picks for registry storage and Event Grid",
+    "RegistryStorage__queueServiceUri": "the queue triggers' connection: the registry storage's queue service",
+    "RegistryStorage__credential": "`managedidentity`: the queue triggers use no storage key",
+    "RegistryStorage__clientId": "which user-assigned identity the queue triggers use",
 }
 #: Settings `func start` needs locally that Flex Consumption sets itself (runtime) or names differently.
-LOCAL_HOST_SETTINGS = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage"}
+LOCAL_HOST_SETTINGS = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "RegistryStorage"}
 
 #: Where the local delivery declares its subscriptions (``SUBSCRIPTIONS``, frozen dataclasses), and
 #: the key of each of their fields in an entry of main.bicep's ``eventSubscriptions``.

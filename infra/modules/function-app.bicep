@@ -15,6 +15,9 @@ param hostStorageName string
 param deploymentContainerUrl string
 param appInsightsConnectionString string
 
+@description('Queue service of the registry storage: the connection (RegistryStorage) of the queue-triggered functions.')
+param registryQueueEndpoint string
+
 @description('The registry settings (shared/settings.py SETTINGS), name to value.')
 param registrySettings object
 
@@ -40,6 +43,10 @@ var hostSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   AZURE_CLIENT_ID: identityClientId
+  // The queue triggers' connection (shared/jobs.py QUEUE_CONNECTION), with the app's identity.
+  RegistryStorage__queueServiceUri: registryQueueEndpoint
+  RegistryStorage__credential: 'managedidentity'
+  RegistryStorage__clientId: identityClientId
 }
 
 var appSettings = union(hostSettings, registrySettings)

@@ -30,6 +30,15 @@ One storage account holds everything (a geo-replica is another account with the 
 
     table <prefix>events                     what each event consumer has processed (idempotency)
       PK c|<consumer>       RK <event-id>    {created}
+      PK w|<webhook>        RK <event-id>    one webhook delivery: {event (the payload), action, status
+                                             (queued | sending | delivered | dead), seq, attempt,
+                                             claim, claimed_until, last_error, last_status, ...}
+
+    queue <prefix>-webhooks                  one message per scheduled attempt of a webhook delivery:
+                                             {"webhook", "event", "seq", "attempt"} (base64 JSON); a
+                                             retry is a new message with a visibility timeout
+    queue <prefix>-webhooks-poison           messages the delivery function failed on five times
+                                             (the Functions host's poison queue, mimicked locally)
       (the catalog, m| and t| rows may carry lock flags can_read, can_write, can_delete, can_list;
        a missing flag means true; m| rows also carry architecture, os and image_size)
 
@@ -89,6 +98,21 @@ def webhooks_table(prefix: str) -> str:
 def events_table(prefix: str) -> str:
     """The table of events each consumer has processed."""
     return f"{prefix}events"
+
+
+def delivery_queue(prefix: str) -> str:
+    """The queue of webhook delivery attempts (``%REGISTRY_STORAGE_PREFIX%`` in a trigger binding)."""
+    return f"{prefix}-webhooks"
+
+
+def poison_queue(queue: str) -> str:
+    """The queue the Functions host moves a message to after its last failed dequeue."""
+    return f"{queue}-poison"
+
+
+def webhook_delivery_partition(webhook: str) -> str:
+    """Partition of one webhook's deliveries (their state, dead letters included)."""
+    return f"w|{webhook}"
 
 
 def dead_letter_blob(subscription: str, event_id: str) -> str:
