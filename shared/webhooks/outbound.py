@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 
+from shared.errors import RegistryError
 from shared.settings import Settings
-from shared.webhooks.targets import RefusedAddress, forbidden, guarded_socket
+from shared.webhooks.targets import RefusedAddress, forbidden, guarded_socket, host_problem, parse_service_uri
 
 __all__ = ["Delivery", "RefusedAddress", "WebhookSender", "forbidden", "header_problem"]
 
@@ -61,15 +63,17 @@ class Delivery:
 class WebhookSender:
     """POSTs to webhook URLs with the guards above; one session for every webhook."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, resolver: AbstractResolver | None = None) -> None:
         self.settings = settings
+        self._resolver = resolver  # DNS (default: the system's); tests give one that answers what they need
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             factory = None if self.settings.webhook_allow_private else guarded_socket
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, limit_per_host=8, socket_factory=factory),
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=8, socket_factory=factory,
+                                               resolver=self._resolver),
                 timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_seconds),
                 trust_env=False,
             )
@@ -79,9 +83,9 @@ class WebhookSender:
         """POST ``body`` to ``url``; never raises for the endpoint's faults, they are in the result."""
         request = {"content": body.decode()[:_LOGGED_CONTENT], "headers": dict(headers), "method": "POST",
                    "requestUri": url, "version": "1.1"}
-        problems = [p for p in (header_problem(k, v) for k, v in headers.items()) if p]
-        if problems:
-            return Delivery(request, None, f"{NOT_SENT}invalid webhook definition: {problems[0]}")
+        problem = self._problem(url, headers)
+        if problem:
+            return Delivery(request, None, f"{NOT_SENT}{problem}")
         try:
             async with self._client().post(url, data=body, headers=dict(headers), allow_redirects=False) as answer:
                 content = await answer.content.read(_MAX_ANSWER)
@@ -95,6 +99,18 @@ class WebhookSender:
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as failure:
             return Delivery(request, None, _describe(failure))
         return Delivery(request, response)
+
+    def _problem(self, url: str, headers: Mapping[str, str]) -> str:
+        """Why the call is not made at all: an invalid header or URL, or (unless private targets are
+        allowed) a host refused without DNS. Names are checked on connect (:func:`guarded_socket`)."""
+        problems = [p for p in (header_problem(k, v) for k, v in headers.items()) if p]
+        if problems:
+            return f"invalid webhook definition: {problems[0]}"
+        try:
+            parsed = parse_service_uri(url)
+        except RegistryError as invalid:
+            return f"invalid webhook definition: {invalid.message}"
+        return "" if self.settings.webhook_allow_private else host_problem(parsed)
 
     async def close(self) -> None:
         """Close the session."""

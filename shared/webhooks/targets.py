@@ -116,6 +116,19 @@ def parse_service_uri(value: str) -> yarl.URL:
     return url
 
 
+def host_problem(url: yarl.URL) -> str:
+    """Why the host of ``url`` may not be called, as far as it can be told without DNS (empty: no reason)."""
+    host = str(url.host)
+    address = literal_address(host)
+    if address is not None:
+        reason = refused(address)
+        return f"serviceUri's host {address} is {reason}; webhooks may not call it" if reason else ""
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return "serviceUri's host is loopback; webhooks may not call it"
+    return ""
+
+
 async def _resolve(host: str, port: int) -> list[str]:
     loop = asyncio.get_running_loop()
     try:
@@ -130,16 +143,11 @@ async def check_service_uri(value: str, allow_private: bool) -> None:
     url = parse_service_uri(value)
     if allow_private:
         return
-    host = str(url.host)
-    address = literal_address(host)
-    if address is not None:
-        if reason := refused(address):
-            raise _invalid(f"serviceUri's host {address} is {reason}; webhooks may not call it")
+    if problem := host_problem(url):
+        raise _invalid(problem)
+    if literal_address(str(url.host)) is not None:
         return
-    name = host.rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        raise _invalid("serviceUri's host is loopback; webhooks may not call it")
-    for resolved in await _resolve(host, url.port or 443):
+    for resolved in await _resolve(str(url.host), url.port or 443):
         if reason := refused(ipaddress.ip_address(resolved.split("%", 1)[0])):
             raise _invalid(f"serviceUri's host resolves to {resolved}, {reason}; webhooks may not call it")
 
