@@ -12,11 +12,11 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-import function_app
 from functions import http
 from shared.api.app import create_app
 from shared.settings import Settings
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
+from tests.indexed import indexed_functions
 from tests.oci import OCI_MANIFEST, digest_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +24,7 @@ BASIC = "Basic " + base64.b64encode(f"{ADMIN_USER}:{ADMIN_PASSWORD}".encode()).d
 
 
 def _functions() -> dict[str, Any]:
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+    return indexed_functions()
 
 
 def test_function_app_indexes_http_and_timer_functions() -> None:
