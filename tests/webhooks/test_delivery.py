@@ -16,6 +16,7 @@ import pytest
 from scripts.azurite import Azurite
 from shared.events.envelope import to_event_grid
 from shared.events.model import RequestInfo, push_event
+from shared.events.retry import Backoff
 from shared.settings import Settings
 from shared.storage import layout
 from shared.storage.clients import StorageClients
@@ -24,7 +25,7 @@ from shared.webhooks.fanout import WebhookService
 from shared.webhooks.model import DISABLED, Webhook
 from tests.conftest import unique_prefix
 from tests.receiver import Receiver
-from tests.webhooks.queue import drain, peek, take
+from tests.webhooks.queue import drain, peek, queued, take
 
 MEDIA = "application/vnd.oci.image.manifest.v1+json"
 PUT = RequestInfo("3f2a94c6-0d1e-4b1a-9c55-6b0ad0b7f0e1", "r.test", "PUT", "ua")
@@ -254,3 +255,48 @@ async def test_a_message_the_function_keeps_failing_on_is_dead_lettered_from_the
     [letter] = await service.dead_letters("poison1")
     assert "failed on this message repeatedly" in letter["lastError"]
     assert receiver.received == []
+
+
+def test_the_default_schedule_retries_for_about_23_hours() -> None:
+    backoff = Backoff.for_webhooks(Settings(storage_connection_string="UseDevelopmentStorage=true"))
+    # 30, 60, ..., 1920 s, then 22 waits capped at an hour: 3810 + 79200 seconds in all
+    assert [backoff.whole_seconds(a) for a in range(1, 10)] == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
+    assert backoff.span() == 3810 + 22 * 3600
+    assert backoff.exhausted(30) and not backoff.exhausted(29)
+
+
+async def test_an_event_fanned_out_twice_at_once_posts_once(
+    settings: Settings, storage: StorageClients, receiver: Receiver
+) -> None:
+    """What a sweep republishing an event while its first publication still runs does."""
+    first, second = WebhookService(storage, settings), WebhookService(storage, settings)
+    try:
+        await first.store.create(Webhook("twice1", f"{receiver.url}/hook", ("push",)))
+        event = _event(8)
+        await asyncio.gather(first.handle_event(_envelope(event)), second.handle_event(_envelope(event)))
+        messages = len(await peek(storage))
+        assert messages in (1, 2)  # two only if the second fan-out ran between the first's row and its message
+        await _consume_until(settings, storage, lambda: len(receiver.at("/hook")) >= 1, 10)
+        await asyncio.sleep(0.5)
+        # A second message, if any, found the delivery claimed or done: it was dropped, or put back
+        # (invisible) to look again once the claim expires, when it is dropped as a duplicate.
+        assert await queued(storage) <= messages - 1
+    finally:
+        await first.close()
+        await second.close()
+    assert _posts_per_event(receiver, "/hook") == {event.id: 1}
+
+
+async def test_an_answer_slower_than_the_timeout_is_the_one_duplicate_source_left(
+    settings: Settings, storage: StorageClients, service: WebhookService, receiver: Receiver
+) -> None:
+    """The receiver handles a POST, but answers after the timeout: the attempt counts as failed and
+    is retried, so the receiver sees the event twice. Nothing on the sending side can tell."""
+    receiver.delays["/late"] = settings.webhook_timeout_seconds + 0.5
+    await service.store.create(Webhook("late1", f"{receiver.url}/late", ("push",)))
+    event = _event(9)
+    await service.handle_event(_envelope(event))
+    assert await service.deliver(json.dumps(await take(storage))) == "retrying"
+    del receiver.delays["/late"]
+    await drain(settings, storage)
+    assert _posts_per_event(receiver, "/late") == {event.id: 2}
