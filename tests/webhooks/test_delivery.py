@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 
 from scripts.azurite import Azurite
 from shared.events.envelope import to_event_grid
@@ -300,3 +301,20 @@ async def test_an_answer_slower_than_the_timeout_is_the_one_duplicate_source_lef
     del receiver.delays["/late"]
     await drain(settings, storage)
     assert _posts_per_event(receiver, "/late") == {event.id: 2}
+
+
+async def test_a_fan_out_that_cannot_enqueue_raises_and_its_retry_delivers_once(
+    settings: Settings, storage: StorageClients, service: WebhookService, receiver: Receiver
+) -> None:
+    await service.store.create(Webhook("retried1", f"{receiver.url}/hook", ("push",)))
+    event = _event(10)
+    await storage.deliveries.delete_queue()  # the queue is unreachable for this first delivery
+    with pytest.raises(ResourceNotFoundError):
+        await service.handle_event(_envelope(event))
+    row = await _row(storage, "retried1", event.id)
+    assert (row["status"], row["queued"]) == ("queued", False)
+    await storage.deliveries.create_queue()
+    assert await service.handle_event(_envelope(event)) == 1  # Event Grid's retry of the event
+    assert await service.handle_event(_envelope(event)) == 0  # and a further one enqueues nothing
+    await drain(settings, storage)
+    assert _posts_per_event(receiver, "/hook") == {event.id: 1}
