@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from azurefunctions.extensions.base import HttpV2FeatureChecker, RequestTrackerMeta, ResponseTrackerMeta
 
-import function_app
 from functions import http
 from shared.api.app import create_app
 from shared.settings import Settings
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
 from tests.functions_worker import PUBLIC_HOST, Answer, Worker
+from tests.indexed import indexed_functions
 from tests.oci import OCI_MANIFEST, digest_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,8 +29,7 @@ BASIC = "Basic " + base64.b64encode(f"{ADMIN_USER}:{ADMIN_PASSWORD}".encode()).d
 
 @cache
 def _functions() -> dict[str, Any]:
-    # get_functions() indexes the app, which can be done once per app object, as the worker does.
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+    return indexed_functions()
 
 
 def test_function_app_indexes_http_and_timer_functions() -> None:

@@ -15,6 +15,9 @@ param hostStorageName string
 param deploymentContainerUrl string
 param appInsightsConnectionString string
 
+@description('Queue service of the registry storage: the connection (RegistryStorage) of the queue-triggered functions.')
+param registryQueueEndpoint string
+
 @description('The registry settings (shared/settings.py SETTINGS), name to value.')
 param registrySettings object
 
@@ -50,6 +53,10 @@ var hostSettings = {
   AZURE_CLIENT_ID: identityClientId
   PYTHON_ENABLE_INIT_INDEXING: '1'
   FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: string(requestBodyLimitBytes)
+  // The queue triggers' connection (shared/jobs.py QUEUE_CONNECTION), with the app's identity.
+  RegistryStorage__queueServiceUri: registryQueueEndpoint
+  RegistryStorage__credential: 'managedidentity'
+  RegistryStorage__clientId: identityClientId
 }
 
 var appSettings = union(hostSettings, registrySettings)

@@ -23,6 +23,8 @@ from azure.core.pipeline.transport import AioHttpTransport, AsyncHttpTransport
 from azure.data.tables.aio import TableClient, TableServiceClient
 from azure.storage.blob import BlobSasPermissions, UserDelegationKey, generate_blob_sas
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient, LinearRetry
+from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
 from shared.settings import Settings
 from shared.storage import layout
@@ -113,6 +115,14 @@ def _table_options() -> dict[str, Any]:
     }
 
 
+def _queue_options() -> dict[str, Any]:
+    return {
+        "transport": BoundedTransport(),
+        "retry_total": RETRIES,
+        "retry_to_secondary": False,
+    }
+
+
 class StorageClients:
     """Async clients for the registry's container and tables in one storage account."""
 
@@ -126,6 +136,9 @@ class StorageClients:
             self.table_service = TableServiceClient.from_connection_string(
                 settings.storage_connection_string, **_table_options()
             )
+            self.queue_service = QueueServiceClient.from_connection_string(
+                settings.storage_connection_string, **_queue_options()
+            )
         else:
             from azure.identity.aio import DefaultAzureCredential
 
@@ -136,6 +149,9 @@ class StorageClients:
             self.table_service = TableServiceClient(
                 settings.table_endpoint, credential=self._credential, **_table_options()
             )
+            self.queue_service = QueueServiceClient(
+                settings.queue_service_url, credential=self._credential, **_queue_options()
+            )
         prefix = settings.storage_prefix
         self.container: ContainerClient = self.blob_service.get_container_client(layout.container(prefix))
         self.blobs: TableClient = self.table_service.get_table_client(layout.blobs_table(prefix))
@@ -144,16 +160,29 @@ class StorageClients:
         self.webhooks: TableClient = self.table_service.get_table_client(layout.webhooks_table(prefix))
         self.events: TableClient = self.table_service.get_table_client(layout.events_table(prefix))
         self.auth: TableClient = self.table_service.get_table_client(layout.auth_table(prefix))
+        self.deliveries = self.queue(layout.delivery_queue(prefix))
+        self.poison = self.queue(layout.poison_queue(layout.delivery_queue(prefix)))
         self._delegation_key: UserDelegationKey | None = None
         self._delegation_expiry = datetime.min.replace(tzinfo=UTC)
         self._delegation_lock = asyncio.Lock()
 
+    def queue(self, name: str) -> QueueClient:
+        """A client of queue ``name`` whose messages are base64 text, as the Functions host's queue
+        trigger reads them by default (the caller closes it, unless it is one of this object's)."""
+        return self.queue_service.get_queue_client(name, message_encode_policy=TextBase64EncodePolicy(),
+                                                   message_decode_policy=TextBase64DecodePolicy())
+
     async def ensure(self) -> None:
-        """Create the container and tables if they do not exist yet."""
+        """Create the container, tables and queues if they do not exist yet."""
         try:
             await self.container.create_container()
         except ResourceExistsError:
             pass
+        for queue in (self.deliveries, self.poison):
+            try:
+                await queue.create_queue()
+            except ResourceExistsError:
+                pass
         for table in (self.blobs, self.uploads, self.repos, self.webhooks, self.events, self.auth):
             try:
                 await self.table_service.create_table(table.table_name)
@@ -162,10 +191,12 @@ class StorageClients:
 
     async def close(self) -> None:
         """Close every client and the credential."""
-        for client in (self.blobs, self.uploads, self.repos, self.webhooks, self.events, self.auth, self.container):
+        for client in (self.blobs, self.uploads, self.repos, self.webhooks, self.events, self.auth, self.container,
+                       self.deliveries, self.poison):
             await client.close()
         await self.blob_service.close()
         await self.table_service.close()
+        await self.queue_service.close()
         if self._credential is not None:
             await self._credential.close()
 

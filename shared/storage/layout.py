@@ -23,15 +23,23 @@ One storage account holds everything (a geo-replica is another account with the 
                             RK r|<subject>|<digest>  {media_type, size, artifact_type, annotations}
                             RK o|<event-id>  {event, created}       outbox: an event not yet published,
                                              written in the transaction of the commit it describes
+      (the catalog, m| and t| rows may carry lock flags can_read, can_write, can_delete, can_list;
+       a missing flag means true; m| rows also carry architecture, os and image_size)
 
     table <prefix>webhooks                   webhook configuration and delivery log
       PK "_webhooks"        RK <name>        {service_uri, custom_headers, status, scope, actions, ...}
       PK d|<name>           RK <inverted ms>|<uuid>  {event_id, action, request, response}  newest first
 
-    table <prefix>events                     what each event consumer has processed (idempotency)
-      PK c|<consumer>       RK <event-id>    {created}
-      (the catalog, m| and t| rows may carry lock flags can_read, can_write, can_delete, can_list;
-       a missing flag means true; m| rows also carry architecture, os and image_size)
+    table <prefix>events                     what each event consumer has done with each event
+      PK w|<webhook>        RK <event-id>    one webhook delivery: {event (the payload), action, status
+                                             (queued | sending | delivered | dead), seq, attempt,
+                                             queued, claimed_until, last_error, last_status, ...}
+
+    queue <prefix>-webhooks                  one message per scheduled attempt of a webhook delivery:
+                                             {"webhook", "event", "seq", "attempt"} (base64 JSON); a
+                                             retry is a new message with a visibility timeout
+    queue <prefix>-webhooks-poison           messages the delivery function failed on five times
+                                             (the Functions host's poison queue, mimicked locally)
 
     table <prefix>auth                       identities and permissions (shared/auth/store.py)
       PK "config"           RK "registry"    {anonymous_pull, abac}
@@ -91,6 +99,21 @@ def events_table(prefix: str) -> str:
     return f"{prefix}events"
 
 
+def delivery_queue(prefix: str) -> str:
+    """The queue of webhook delivery attempts (``%REGISTRY_STORAGE_PREFIX%`` in a trigger binding)."""
+    return f"{prefix}-webhooks"
+
+
+def poison_queue(queue: str) -> str:
+    """The queue the Functions host moves a message to after its last failed dequeue."""
+    return f"{queue}-poison"
+
+
+def webhook_delivery_partition(webhook: str) -> str:
+    """Partition of one webhook's deliveries (their state, dead letters included)."""
+    return f"w|{webhook}"
+
+
 def dead_letter_blob(subscription: str, event_id: str) -> str:
     """Where the local Event Grid dead-letters an event of ``subscription``."""
     return f"deadletter/{subscription}/{event_id}.json"
@@ -111,9 +134,6 @@ def delivery_key(epoch_ms: int, delivery_id: str) -> str:
     return f"{10**13 - epoch_ms:013d}|{delivery_id}"
 
 
-def consumer_partition(consumer: str) -> str:
-    """Partition of the events one consumer has processed."""
-    return f"c|{consumer}"
 def auth_table(prefix: str) -> str:
     """The identity and permission table."""
     return f"{prefix}auth"
