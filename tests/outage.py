@@ -98,38 +98,41 @@ class Relay:
 
 
 class StorageOutage:
-    """Relays in front of Azurite's blob and table services, cut and restored together."""
+    """Relays in front of Azurite's blob, table and queue services, cut and restored together."""
 
     def __init__(self, azurite: Azurite) -> None:
         self.blob = Relay(azurite.blob_port)
         self.table = Relay(azurite.table_port)
+        self.queue = Relay(azurite.queue_port)
+        self.relays = (self.blob, self.table, self.queue)
 
     @property
     def connection_string(self) -> str:
-        """A connection string whose blob and table endpoints are the relays."""
+        """A connection string whose endpoints are the relays."""
         return (
             f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
             f"BlobEndpoint=http://127.0.0.1:{self.blob.port}/{ACCOUNT};"
             f"TableEndpoint=http://127.0.0.1:{self.table.port}/{ACCOUNT};"
+            f"QueueEndpoint=http://127.0.0.1:{self.queue.port}/{ACCOUNT};"
         )
 
     async def start(self) -> StorageOutage:
         """Start relaying."""
-        await self.blob.start()
-        await self.table.start()
+        for relay in self.relays:
+            await relay.start()
         return self
 
     async def begin(self, how: Cut) -> None:
         """Storage goes away."""
-        await self.blob.cut_off(how)
-        await self.table.cut_off(how)
+        for relay in self.relays:
+            await relay.cut_off(how)
 
     async def end(self) -> None:
         """Storage is back."""
-        await self.blob.restore()
-        await self.table.restore()
+        for relay in self.relays:
+            await relay.restore()
 
     async def close(self) -> None:
-        """Stop both relays."""
-        await self.blob.close()
-        await self.table.close()
+        """Stop the relays."""
+        for relay in self.relays:
+            await relay.close()
