@@ -41,9 +41,10 @@ _REPOINT_ATTEMPTS = 3
 class ContentStore:
     """Commits an upload's staged blocks as the content of one digest and indexes it."""
 
-    def __init__(self, storage: StorageClients, blobs: BlobService) -> None:
+    def __init__(self, storage: StorageClients, blobs: BlobService, read_piece: int) -> None:
         self.storage = storage
         self.blobs = blobs
+        self.read_piece = read_piece
 
     async def store(self, blob: BlobClient, block_ids: list[str], digest: Digest, size: int,
                     verified: bool) -> BlobInfo:
@@ -65,8 +66,8 @@ class ContentStore:
             log.error("data blob %s was already committed; refusing to overwrite it", blob.blob_name)
             raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, "the upload cannot be completed") from None
         if not verified:
-            actual, stored = await hash_committed(blob, etag, digest.algorithm)
-            if actual != digest or stored != size:
+            actual = await hash_committed(blob, etag, digest.algorithm, size, self.read_piece)
+            if actual != digest:
                 await delete_if_unchanged(blob, etag)
                 raise RegistryError(ErrorCode.DIGEST_INVALID, detail={"expected": str(digest), "actual": str(actual)})
             result = await blob.set_blob_metadata({"digest": str(digest)}, etag=etag,

@@ -73,7 +73,7 @@ class UploadService:
     def __init__(self, storage: StorageClients, blobs: BlobService, block_size: int) -> None:
         self.storage = storage
         self.blobs = blobs
-        self.content = ContentStore(storage, blobs)
+        self.content = ContentStore(storage, blobs, block_size)
         self.block_size = block_size
 
     async def start(self, repository: str) -> Upload:

@@ -140,12 +140,29 @@ async def discard_staged(blob: BlobClient) -> None:
     await delete_if_unchanged(blob, etag)
 
 
-async def hash_committed(blob: BlobClient, etag: str, algorithm: str) -> tuple[Digest, int]:
-    """The ``algorithm`` digest and the size of the committed version ``etag`` of ``blob``."""
+async def hash_committed(blob: BlobClient, etag: str, algorithm: str, size: int, piece: int) -> Digest:
+    """The ``algorithm`` digest of the committed version ``etag`` of ``blob`` (``size`` bytes).
+
+    Read in ranges of ``piece`` bytes, the next one downloading while this one is hashed, so
+    memory stays at about two pieces whatever the size.
+    """
     hasher = hashlib.new(algorithm)
-    size = 0
-    downloader = await blob.download_blob(etag=etag, match_condition=MatchConditions.IfNotModified)
-    async for chunk in downloader.chunks():
-        size += len(chunk)
-        await asyncio.to_thread(hasher.update, chunk)  # hashlib releases the GIL on large buffers
-    return Digest(algorithm, hasher.hexdigest()), size
+
+    async def fetch(offset: int) -> bytes:
+        downloader = await blob.download_blob(offset=offset, length=min(piece, size - offset), etag=etag,
+                                              match_condition=MatchConditions.IfNotModified)
+        return bytes(await downloader.readall())
+
+    offsets = range(0, size, piece)
+    pending = asyncio.ensure_future(fetch(0)) if size else None
+    try:
+        for offset in offsets:
+            assert pending is not None
+            data = await pending
+            pending = asyncio.ensure_future(fetch(offset + piece)) if offset + piece < size else None
+            await asyncio.to_thread(hasher.update, data)  # hashlib releases the GIL on large buffers
+    finally:
+        if pending is not None:
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
+    return Digest(algorithm, hasher.hexdigest())
