@@ -20,7 +20,7 @@ from shared.oci.digest import Digest
 from shared.oci.names import validate_name
 from shared.registry.uploads import Upload, range_headers, validate_upload_id
 
-_SIMPLE_RANGE = re.compile(r"bytes=\d{1,19}-\d{0,19}")
+_SIMPLE_RANGE = re.compile(r"bytes=(\d{1,19})-(\d{0,19})")
 
 
 def _upload_headers(name: str, upload: Upload) -> dict[str, str]:
@@ -39,13 +39,22 @@ def _created(name: str, digest: Digest) -> Response:
     )
 
 
-def _storage_serves(range_header: str | None) -> bool:
+def _storage_serves(range_header: str | None, size: int) -> bool:
     """True when storage answers this ``Range`` correctly itself: none, or ``bytes=first-[last]``.
 
     Suffix ranges (``bytes=-500``) and anything else are answered by the registry: storage
-    emulators and services differ on them (Azurite answers ``Content-Length: NaN``).
+    emulators and services differ on them (Azurite answers ``Content-Length: NaN``). A range
+    whose last byte precedes its first is refused with 416 (RFC 9110 lets a server reject it),
+    in either mode, rather than answered with the whole blob.
     """
-    return not range_header or _SIMPLE_RANGE.fullmatch(range_header.strip()) is not None
+    if not range_header:
+        return True
+    match = _SIMPLE_RANGE.fullmatch(range_header.strip())
+    if match is None:
+        return False
+    if match[2] and int(match[2]) < int(match[1]):
+        raise RegistryError(ErrorCode.RANGE_NOT_SATISFIABLE, headers={"Content-Range": f"bytes */{size}"})
+    return True
 
 
 async def get_blob(request: Request) -> Response:
@@ -58,7 +67,7 @@ async def get_blob(request: Request) -> Response:
     if request.method == "HEAD":
         headers |= {"Content-Length": str(info.size), "Content-Type": "application/octet-stream"}
         return Response(status_code=200, headers=headers)
-    if registry.settings.blob_redirect and _storage_serves(request.headers.get("range")):
+    if _storage_serves(request.headers.get("range"), info.size) and registry.settings.blob_redirect:
         return RedirectResponse(await registry.blobs.read_url(info), status_code=307, headers=headers)
     span = byte_range(request.headers.get("range"), info.size)
     start, end = span if span is not None else (0, info.size - 1)
