@@ -118,7 +118,9 @@ class BlobService:
     async def mount(self, repository: str, digest: Digest, source: str | None) -> BlobInfo | None:
         """Link ``digest`` into ``repository`` from ``source`` (or from anywhere when None).
 
-        Returns None when the blob cannot be mounted, so the caller starts an upload instead.
+        Returns None when the blob cannot be mounted, so the caller starts an upload instead;
+        that includes data that is missing or labelled with another digest, so a bad copy is
+        never spread and the upload that follows repairs the index.
         """
         if source is not None:
             try:
@@ -130,8 +132,19 @@ class BlobService:
             if found is None:
                 return None
             info = found
+        if not await self.is_sound(info):
+            log.error("not mounting %s: its data %s is missing or labelled otherwise", digest, info.location)
+            return None
         await self.link(repository, info)
         return info
+
+    async def is_sound(self, info: BlobInfo) -> bool:
+        """True when ``info``'s data blob exists, has its size and is labelled with its digest."""
+        try:
+            props = await self.storage.container.get_blob_client(info.location).get_blob_properties()
+        except ResourceNotFoundError:
+            return False
+        return int(props.size) == info.size and (props.metadata or {}).get("digest") == str(info.digest)
 
     async def unlink(self, repository: str, digest: Digest) -> None:
         """Remove the blob from ``repository``; the data stays for other repositories."""

@@ -102,18 +102,10 @@ class ContentStore:
         for _ in range(_REPOINT_ATTEMPTS):
             if winner.location == info.location:
                 return info
-            if await self._sound(winner):
+            if await self.blobs.is_sound(winner):
                 await delete_if_unchanged(blob, etag)  # a duplicate this request just committed
                 return winner
             log.error("index entry of %s named unsound data %s; repointing it to %s",
                       info.digest, winner.location, info.location)
             winner = await self.blobs.repoint(info, winner)
         raise RegistryError(ErrorCode.UNAVAILABLE, "the blob index is changing; retry the upload")
-
-    async def _sound(self, entry: BlobInfo) -> bool:
-        """True when ``entry``'s data blob exists, has its size and is labelled with its digest."""
-        try:
-            props = await self.storage.container.get_blob_client(entry.location).get_blob_properties()
-        except ResourceNotFoundError:
-            return False
-        return int(props.size) == entry.size and (props.metadata or {}).get("digest") == str(entry.digest)

@@ -163,3 +163,22 @@ async def test_purge_drops_a_leftover_copy_of_content_indexed_elsewhere(
     assert hashlib.sha256(await (await storage.clients.container.get_blob_client(
         kept["location"]).download_blob()).readall()).hexdigest() == digest_of(data).split(":")[1]
     assert await storage.rows("uploads") == []
+
+
+async def test_mount_of_content_whose_data_is_missing_falls_back_to_an_upload_that_repairs_it(
+    client: httpx.AsyncClient, storage: StorageProbe
+) -> None:
+    data = os.urandom(300)
+    digest = await push_blob(client, "source", data)
+    [entry] = await storage.rows("blobs")
+    await storage.clients.container.delete_blob(entry["location"])
+    for params in ({"mount": digest, "from": "source"}, {"mount": digest}):
+        answer = await client.post("/v2/target/blobs/uploads/", params=params)
+        assert answer.status_code == 202, params
+        assert (await client.head(f"/v2/target/blobs/{digest}")).status_code == 404
+    await push_blob(client, "target", data)
+    assert await fetch_blob(client, "target", digest) == data
+    [repaired] = await storage.rows("blobs")
+    assert repaired["location"] != entry["location"]
+    assert (await client.post("/v2/third/blobs/uploads/", params={"mount": digest})).status_code == 201
+    assert await fetch_blob(client, "third", digest) == data
