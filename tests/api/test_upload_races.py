@@ -243,3 +243,33 @@ async def test_purge_of_an_upload_whose_final_put_is_streaming_ends_it_once(
     assert answer.status_code == 404
     assert error_code(answer) == "BLOB_UPLOAD_UNKNOWN"
     assert await storage.snapshot() == {"data": {}, "blobs": [], "uploads": [], "repos": []}
+
+
+async def test_a_crowd_of_requests_on_one_upload_ends_it_exactly_once(
+    client: httpx.AsyncClient, storage: StorageProbe
+) -> None:
+    for round_ in range(4):
+        prefix = os.urandom(500)
+        location = (await client.post("/v2/crowd/blobs/uploads/")).headers["location"]
+        assert (await client.patch(location, content=prefix)).status_code == 202
+        bodies = [os.urandom(300) for _ in range(3)]
+        requests = [client.put(location, params={"digest": digest_of(prefix + b)}, content=b) for b in bodies]
+        requests.append(client.put(location, params={"digest": digest_of(b"wrong")}, content=b"w" * 300))
+        requests.append(client.delete(location))
+        requests += [client.patch(location, content=os.urandom(100)) for _ in range(2)]
+        order = list(range(len(requests)))
+        order = order[round_:] + order[:round_]  # a different request starts first each round
+        tasks = {i: asyncio.ensure_future(requests[i]) for i in order}
+        answers = [await tasks[i] for i in range(len(requests))]
+        enders = [i for i, a in enumerate(answers)
+                  if (i < 4 and a.status_code in (201, 400)) or (i == 4 and a.status_code == 204)]
+        assert len(enders) == 1, [a.status_code for a in answers]
+        for i, answer in enumerate(answers):
+            if i not in enders:
+                assert answer.status_code in (202, 404, 416), (i, answer.status_code, answer.text)
+        assert (await client.get(location)).status_code == 404
+        winner = enders[0]
+        if winner < 3:
+            assert await fetch_blob(client, "crowd", digest_of(prefix + bodies[winner])) == prefix + bodies[winner]
+        assert await storage.rows("uploads") == []
+        await assert_storage_sound(storage)
