@@ -151,8 +151,9 @@ class UploadService:
         claim = await self._claim(upload)
         try:
             info = await self.content.store(self._data(upload), upload.block_ids(), expected, upload.offset, verified)
-        except RegistryError:
-            await self._forget(upload, claim)  # the session is over; nothing of it was kept
+        except RegistryError as error:
+            if error.code in (ErrorCode.DIGEST_INVALID, ErrorCode.BLOB_UPLOAD_INVALID):
+                await self._forget(upload, claim)  # nothing of it was kept; otherwise the purge settles it
             raise
         await self.blobs.link(upload.repository, info)
         await self._forget(upload, claim)
