@@ -4,7 +4,8 @@ One storage account holds everything (a geo-replica is another account with the 
 
     container <prefix>                       (blob container)
       data/<upload-uuid>                     content of one blob: a block blob whose blocks were
-                                             staged by the upload's PATCHes and committed by its PUT
+                                             staged by the upload's PATCHes and committed (once) by
+                                             its PUT; metadata digest=<algorithm:hex> once verified
       manifests/<algorithm>/<hex>            manifest bytes too large to keep inline in a table row
       deadletter/<subscription>/<event-id>.json  an event the local Event Grid could not deliver
 
@@ -12,7 +13,8 @@ One storage account holds everything (a geo-replica is another account with the 
       PK <algorithm>:<hex>  RK ""            {location: data/<uuid>, size}
 
     table <prefix>uploads                    upload sessions, so any instance can serve any request
-      PK <upload-uuid>      RK ""            {repository, offset, blocks, algorithm, hash_state}
+      PK <upload-uuid>      RK ""            {repository, offset, segments, algorithm, hash_state,
+                                              state: "ended" once a request claimed the session}
 
     table <prefix>repos                      one partition per repository, so that a manifest, its
                                              tags and its referrer rows commit in one transaction
