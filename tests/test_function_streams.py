@@ -22,6 +22,7 @@ from functions import http
 from shared.api.app import create_app
 from shared.settings import Settings
 from shared.storage import layout
+from shared.storage.values import read_int
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
 from tests.functions_worker import Worker
 from tests.storage import StorageProbe
@@ -83,7 +84,7 @@ async def test_a_large_streamed_push_reaches_storage_in_blocks_and_pulls_back_st
         done = await worker.request("PUT", f"{location}?digest={digest}", headers=BASIC)
         assert done.status == 201, done.body
         index = await storage.clients.blobs.get_entity(digest, "")
-        assert int(index["size"]) == size
+        assert read_int(index["size"]) == size
         assert await block_sizes(storage, index["location"], "committed") == expected_blocks
         assert await storage.rows("uploads") == []
 

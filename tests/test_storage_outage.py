@@ -24,6 +24,7 @@ from scripts.azurite import Azurite
 from shared.api.app import create_app
 from shared.settings import Settings
 from shared.storage import layout
+from shared.storage.values import read_int
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
 from tests.oci import OCI_MANIFEST, digest_of, push_image
 from tests.outage import Cut, StorageOutage
@@ -172,7 +173,7 @@ async def test_a_push_cut_mid_patch_keeps_its_upload_unchanged_and_completes_aft
     done = await registry.put(location, params={"digest": digest})
     assert done.status_code == 201, done.text
     index = {row["PartitionKey"]: row for row in await storage.rows("blobs")}
-    assert int(index[digest]["size"]) == len(data)
+    assert read_int(index[digest]["size"]) == len(data)
 
 
 @pytest.mark.parametrize("cut", CUTS)
