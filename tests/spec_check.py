@@ -86,6 +86,7 @@ def violations(raw: bytes, content_type: str) -> list[str]:
     """Every rule ``raw`` (sent with ``content_type``) breaks; empty when it is a valid manifest."""
     try:
         doc = json.loads(raw.decode("utf-8"), object_pairs_hook=_strict_object, parse_constant=_refuse)
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")  # no unpaired surrogates (RFC 7493)
     except (ValueError, RecursionError) as error:
         return [f"not strict JSON: {error}"]
     if not isinstance(doc, dict):

@@ -5,7 +5,8 @@ They follow the image-spec's JSON schemas (``schema/*.json``) and its prose, whi
 where the two differ: an image manifest's ``layers`` may be empty (the prose says SHOULD have one
 entry, and the distribution-spec conformance suite pushes one without layers). Beyond the schemas:
 
-- the JSON is strict: UTF-8, no duplicate keys, no ``NaN``/``Infinity``; a document nested
+- the JSON is strict (RFC 7493): UTF-8, no duplicate keys, no ``NaN``/``Infinity``, no unpaired
+  surrogate escapes; a document nested
   deeper than the parser's recursion limit is refused, not a crash;
 - an image manifest must not have ``manifests`` and an index must not have ``config`` or
   ``layers``, so one document cannot be read as both (CVE-2021-41190);
@@ -31,6 +32,7 @@ MEDIA_TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][
 #: An RFC 3986 URI: a scheme, then only characters a URI may hold, ``%`` always followed by two hex digits.
 URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
 INT64_MAX = 2**63 - 1
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 #: Container runtimes stack at most ~127 layers (the overlay and AUFS mount limit Docker enforces;
 #: ECR documented the same 127 per image), and the largest multi-platform indexes list a few dozen
 #: manifests. 1,024 is eight times that, so no runnable image or real index reaches it, while the
@@ -58,9 +60,16 @@ def load_json(raw: bytes) -> Any:
     """Parse a manifest's bytes as strict JSON; MANIFEST_INVALID for anything else."""
     try:
         text = raw.decode("utf-8")
-        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+        doc = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+        if _SURROGATE_ESCAPE.search(text):
+            # "\ud800" alone parses to a string that is not Unicode and cannot be encoded again,
+            # so every answer that repeats it (referrers, metadata) would fail (RFC 7493 2.1).
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        return doc
     except UnicodeDecodeError:
         raise invalid("manifest is not UTF-8") from None
+    except UnicodeEncodeError:
+        raise invalid("manifest has a string with an unpaired surrogate") from None
     except RecursionError:
         # The C parser counts its nesting against the interpreter's recursion limit and stops
         # there (some 900 levels; a manifest needs five), so a deep document costs no more.

@@ -138,5 +138,14 @@ async def platform(blobs: BlobService, manifest: Manifest, found: dict[str, Stor
         return {}
     if not isinstance(doc, dict):
         return {}
-    # Real values are short ("amd64", "linux"); a long one is not a platform and is left out.
-    return {k: doc[k] for k in ("architecture", "os") if isinstance(doc.get(k), str) and len(doc[k]) <= 256}
+    # Real values are short ("amd64", "linux"); a long one, or one that is not Unicode (an
+    # unpaired surrogate escape), is not a platform and is left out.
+    return {k: doc[k] for k in ("architecture", "os") if isinstance(doc.get(k), str) and _plain(doc[k])}
+
+
+def _plain(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return len(text) <= 256

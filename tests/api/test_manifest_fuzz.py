@@ -208,6 +208,13 @@ async def _check(client: httpx.AsyncClient, probe: StorageProbe, world: World, s
     assert digest == f"{algorithm}:{hashlib.new(algorithm, raw).hexdigest()}"
     got = await client.get(f"/v2/{REPO}/manifests/{reference}", headers={"Accept": "*/*"})
     assert got.status_code == 200 and got.content == raw and got.headers["docker-content-digest"] == digest
+    # What repeats the manifest's fields elsewhere answers too: its metadata, its subject's referrers.
+    meta = await client.get(f"/acr/v1/{REPO}/_manifests/{digest.replace(':', '%3A')}")
+    assert meta.status_code == 200, meta.text[:300]
+    subject = json.loads(raw).get("subject")
+    if subject is not None:
+        listed = await client.get(f"/v2/{REPO}/referrers/{subject['digest']}")
+        assert listed.status_code == 200 and digest in listed.text, listed.text[:300]
     world.manifests[digest] = len(raw)
     state["stored"] = await everything(probe)
     state["accepted"] += 1

@@ -317,6 +317,26 @@ async def test_helm_chart_with_oversized_title_is_refused_not_a_500(client: http
     assert await everything(storage) == before
 
 
+async def test_unpaired_surrogate_is_refused_so_listings_never_fail(client: httpx.AsyncClient,
+                                                                   storage: StorageProbe) -> None:
+    doc, _, _ = await _image(client, "spec/surrogate")
+    await push_blob(client, "spec/surrogate", b"{}")
+    subject = {"mediaType": OCI_MANIFEST, "digest": digest_of(b"subject"), "size": 7}
+    artifact = {**doc, "config": descriptor(EMPTY, b"{}"), "artifactType": "application/x.sig", "subject": subject,
+                "annotations": {"k": "\ud800"}}  # json.dumps writes the escape \ud800
+    before = await everything(storage)
+    response = await put(client, "spec/surrogate", "sig", artifact, OCI_MANIFEST)
+    assert response.status_code == 400, response.text
+    assert error_code(response) == "MANIFEST_INVALID"
+    assert await everything(storage) == before
+    listed = await client.get(f"/v2/spec/surrogate/referrers/{subject['digest']}")
+    assert listed.status_code == 200 and listed.json()["manifests"] == []
+    paired = {**artifact, "annotations": {"k": "\U0001f600"}}  # a pair of escapes, one character
+    assert (await put(client, "spec/surrogate", "sig", paired, OCI_MANIFEST)).status_code == 201
+    listed = await client.get(f"/v2/spec/surrogate/referrers/{subject['digest']}")
+    assert [m["annotations"] for m in listed.json()["manifests"]] == [{"k": "\U0001f600"}]
+
+
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 async def test_get_and_head_of_a_reference_that_cannot_exist_are_manifest_unknown(
         client: httpx.AsyncClient, method: str) -> None:

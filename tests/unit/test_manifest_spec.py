@@ -50,7 +50,8 @@ def test_embedded_data_must_be_the_content() -> None:
 
 @pytest.mark.parametrize("raw", [
     b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 5000 + b"1" + b"}" * 5000, b'{"a": 1, "a": 2}', b'{"a": NaN}',
-    b'{"a": Infinity}', b"\xef\xbb\xbf{}", '{"a": "\u00e9"}'.encode("latin-1"), b'{"a": 1e99999}x',
+    b'{"a": Infinity}', b"\xef\xbb\xbf{}", b'{"a": "\\ud800"}', b'{"a": ["x\\udc00"]}', b'{"\\ud8ff": 1}',
+    '{"a": "\u00e9"}'.encode("latin-1"), b'{"a": 1e99999}x',
 ])
 def test_json_that_is_not_strict_is_invalid(raw: bytes) -> None:
     with pytest.raises(RegistryError) as raised:
