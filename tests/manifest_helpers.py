@@ -4,6 +4,7 @@ wrappers around the app's storage clients that observe calls or force a competin
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from starlette.applications import Starlette
 
 from shared.api.http import open_registry
 from shared.registry.registry import Registry
+from tests.oci import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, descriptor, push_blob
 from tests.storage import StorageProbe
 
 TABLES = ("blobs", "uploads", "repos", "webhooks", "events", "auth")
@@ -121,3 +123,15 @@ class DownloadSpy:
 
         real = self._container.get_blob_client(blob)
         return Blob()
+
+
+async def small_image(client: httpx.AsyncClient, repository: str) -> tuple[dict[str, Any], bytes, bytes]:
+    """Push a small config and a 70-byte layer into ``repository``; returns (an OCI image manifest
+    of them, the config, the layer)."""
+    config = json.dumps({"architecture": "amd64", "os": "linux", "nonce": os.urandom(4).hex()}).encode()
+    layer = os.urandom(70)
+    await push_blob(client, repository, config)
+    await push_blob(client, repository, layer)
+    doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, config),
+           "layers": [descriptor(OCI_LAYER, layer)]}
+    return doc, config, layer

@@ -1,4 +1,5 @@
-"""Manifests pushed by a sha512 digest are stored, served, listed and deleted under that digest."""
+"""Manifest references: a sha512 digest stores, serves, lists and deletes under that digest; a
+reference that cannot exist is unknown to GET and HEAD."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import json
 import os
 
 import httpx
+import pytest
 
-from tests.manifest_helpers import encode, put
+from tests.manifest_helpers import encode, error_code, put
 from tests.oci import EMPTY, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, descriptor, push_blob
 from tests.storage import StorageProbe
 
@@ -66,3 +68,16 @@ async def test_manifest_pushed_by_sha512_digest_lives_under_that_digest(client: 
     assert (await client.get(f"/v2/dig/five/manifests/{digest}")).status_code == 404
     keys = {r["RowKey"] for r in await storage.rows("repos") if r["PartitionKey"] == encode("dig/five")}
     assert f"m|{digest}" not in keys
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+async def test_get_and_head_of_a_reference_that_cannot_exist_are_manifest_unknown(
+        client: httpx.AsyncClient, method: str) -> None:
+    await push_blob(client, "conf/refs", b"{}")
+    for reference in (".INVALID_MANIFEST_NAME", "-x", "t" * 129, "sha256:zz", "sha384:" + "0" * 96):
+        response = await client.request(method, f"/v2/conf/refs/manifests/{reference}")
+        assert response.status_code == 404, reference
+        if method == "GET":
+            assert error_code(response) == "MANIFEST_UNKNOWN"
+    response = await put(client, "conf/refs", ".INVALID_MANIFEST_NAME", b"{}", OCI_MANIFEST)
+    assert response.status_code == 400 and error_code(response) == "TAG_INVALID"
