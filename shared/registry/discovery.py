@@ -12,6 +12,7 @@ from shared.oci.digest import Digest
 from shared.oci.manifest import Descriptor
 from shared.storage import layout
 from shared.storage.clients import StorageClients
+from shared.storage.values import read_int
 
 MAX_PAGE = 1000
 
@@ -86,7 +87,7 @@ class DiscoveryService:
                 Descriptor(
                     media_type=row["media_type"],
                     digest=Digest.parse(row["RowKey"][len(prefix):]),
-                    size=int(row["size"]),
+                    size=read_int(row["size"]),
                     artifact_type=row.get("artifact_type") or "",
                     annotations=json.loads(row.get("annotations") or "{}"),
                 )
