@@ -42,14 +42,20 @@ def service_of(request: Request, registry: Registry) -> str:
 
 
 def challenge(request: Request, registry: Registry, need: Need, error: str = "") -> dict[str, str]:
-    """The ``WWW-Authenticate`` header asking for the scopes ``need`` requires."""
-    scheme = request.headers.get("x-forwarded-proto") or request.url.scheme
+    """The ``WWW-Authenticate`` header asking for the scopes ``need`` requires, and those it
+    also asks for (a mount's source, which the caller may hold or not). Only well-formed
+    repository names are named, so nothing from the request can break out of the quoted value."""
+    forwarded = request.headers.get("x-forwarded-proto", "")
+    scheme = forwarded if forwarded in ("http", "https") else request.url.scheme
     service = service_of(request, registry)
     value = f'Bearer realm="{scheme}://{service}/oauth2/token",service="{service}"'
-    scopes = []
+    wanted = []
     for kind, name, action in need.requirements:
         actions = ",".join(need.challenge_actions) if kind == REPOSITORY and need.challenge_actions else action
-        scopes.append(f"{kind}:{name}:{actions}")
+        wanted.append((kind, name, actions))
+    wanted += need.also_asks
+    scopes = [f"{kind}:{name}:{actions}" for kind, name, actions in wanted
+              if kind != REPOSITORY or NAME_RE.fullmatch(name)]
     if scopes:
         value += f',scope="{" ".join(scopes)}"'
     if error:
@@ -73,7 +79,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        need = classify(scope["method"], route_path(scope))
+        need = classify(scope["method"], route_path(scope), scope.get("query_string", b"").decode("latin-1"))
         if need.public:
             await self.app(scope, receive, send)
             return
