@@ -10,6 +10,7 @@ gets 403 DENIED.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -39,6 +40,32 @@ def route_path(scope: Scope) -> str:
 def service_of(request: Request, registry: Registry) -> str:
     """The ``service`` (token audience) of this registry: the login server setting or the Host."""
     return registry.settings.login_server or request.headers.get("host", "")
+
+
+def client_address(request: Request) -> str:
+    """The caller's address, for throttling failed logins; empty when it cannot be known.
+
+    The ASGI peer when there is one (uvicorn replaces it with ``X-Forwarded-For`` only from the
+    proxies it trusts); behind the Functions host, which passes none, the last ``X-Forwarded-For``
+    entry, the one App Service's front end appends (a client can only add entries before it).
+    IPv6 addresses count per /64, the block one subscriber usually holds.
+    """
+    raw = request.client.host if request.client else ""
+    if not raw:
+        raw = request.headers.get("x-forwarded-for", "").rsplit(",", 1)[-1].strip()
+        if raw.startswith("["):  # [v6]:port
+            raw = raw[1:].partition("]")[0]
+        elif raw.count(":") == 1:  # v4:port
+            raw = raw.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return ""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def challenge(request: Request, registry: Registry, need: Need, error: str = "") -> dict[str, str]:
