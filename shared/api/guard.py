@@ -5,7 +5,7 @@ Bearer access tokens carry their grants; Basic credentials (admin user, reposito
 or the null GUID with a refresh token) and anonymous callers are looked up. A caller without
 credentials, with an invalid token or with a token that lacks the scope gets 401 and the Bearer
 challenge, so clients fetch a token and retry; a caller whose Basic credentials lack the right
-gets 403 DENIED.
+gets 403 DENIED. Failed logins are throttled per identity and client address (429).
 """
 
 from __future__ import annotations
@@ -130,10 +130,10 @@ class Guard:
         checker: Grant | Permissions
         try:
             if header[:7].lower() == "bearer ":
-                claims = auth.verify_access(header[7:].strip(), service)
+                claims = await auth.verify_access(header[7:].strip(), service)
                 checker = Grant.from_claims(claims.get("access"))
             elif (credentials := parse_basic(header)) is not None:
-                principal = await auth.basic(*credentials, service)
+                principal = await auth.basic(*credentials, service, client_address(request))
                 checker = await auth.permissions(principal)
                 basic = True
             elif header:
