@@ -35,7 +35,8 @@ class Budget:
 IDENTITY = Budget(10, 6.0)
 ADDRESS = Budget(30, 2.0)
 KNOWN_CLIENT_SECONDS = 3600
-_KEYS_KEPT = 20_000
+#: buckets and remembered clients kept per instance; the oldest go first
+KEYS_KEPT = 20_000
 
 
 @dataclass
@@ -122,7 +123,7 @@ class LoginThrottle:
             pair = (attempt.identity, attempt.address)
             self._known[pair] = self.clock() + KNOWN_CLIENT_SECONDS
             self._known.move_to_end(pair)
-            while len(self._known) > _KEYS_KEPT:
+            while len(self._known) > KEYS_KEPT:
                 self._known.popitem(last=False)
 
     def _store(self, key: str, bucket: _Bucket) -> None:
@@ -131,5 +132,5 @@ class LoginThrottle:
             return
         self._buckets[key] = bucket
         self._buckets.move_to_end(key)
-        while len(self._buckets) > _KEYS_KEPT:
+        while len(self._buckets) > KEYS_KEPT:
             self._buckets.popitem(last=False)

@@ -5,10 +5,13 @@ names with 404 or 400 likewise."""
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
+from shared.errors import RegistryError
 from tests.auth.helpers import SERVICE, client_from
 from tests.auth_helpers import basic
 from tests.storage import StorageProbe
@@ -58,3 +61,47 @@ async def test_admin_api_answers_unkeyable_names_with_404_or_400(client: httpx.A
         put = await client.put(f"/acr/admin/tokens/{raw}", json={"scopeMap": "_repositories_pull"})
         assert put.status_code == 400, put.text
     assert await storage.rows("auth") == before
+
+
+class _CountingTable:
+    """The auth table client, counting the requests made through it."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.requests = 0
+
+    def __getattr__(self, attribute: str) -> Any:
+        method = getattr(self.real, attribute)
+        if not callable(method):
+            return method
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.requests += 1
+            return method(*args, **kwargs)
+        return counted
+
+
+async def test_names_no_key_can_hold_never_reach_storage(app: Starlette, client: httpx.AsyncClient) -> None:
+    await client.get("/v2/")
+    identities = app.state.registry.identities
+    counting = _CountingTable(identities.table)
+    identities.table = counting
+    try:
+        for name in ("team/ci", "team#ci", "team?ci", "team\\ci", "team\x01ci", "x" * 1100):
+            assert await identities.token(name) is None
+            assert await identities.scope_map(name) is None
+            for delete in (identities.delete_token, identities.delete_scope_map, identities.remove_role):
+                with pytest.raises(RegistryError) as missing:
+                    await delete(name)
+                assert missing.value.code.status == 404
+    finally:
+        identities.table = counting.real
+    assert counting.requests == 0
+    # names a key could hold but no token can have (too short, too long, other characters)
+    identities.table = counting
+    try:
+        for name in ("abc", "team_ci", "team.ci", "-team", "x" * 51):
+            assert await identities.token(name) is None
+    finally:
+        identities.table = counting.real
+    assert counting.requests == 0

@@ -72,6 +72,8 @@ async def test_mount_challenge_names_only_valid_repositories(anon: httpx.AsyncCl
         answer = await anon.post("/v2/dst/app/blobs/uploads/", params={"mount": digest, "from": source})
         assert answer.status_code == 401
         assert answer.headers["www-authenticate"].endswith('scope="repository:dst/app:pull,push"'), source
+    answer = await anon.post("/v2/dst/app/blobs/uploads/", params={"from": "src/app"})  # not a mount
+    assert answer.headers["www-authenticate"].endswith('scope="repository:dst/app:pull,push"')
     answer = await anon.get('/v2/a"b/manifests/v1')
     assert answer.status_code in (400, 401, 404)
     assert '"b' not in answer.headers.get("www-authenticate", "")

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from shared.auth import passwords
 from tests.auth.helpers import client_from, counting_scrypt, scoped_token
 from tests.auth_helpers import basic, push_image
 from tests.conftest import ADMIN_USER
@@ -102,3 +103,64 @@ async def test_a_recently_verified_password_is_checked_without_any_worker_thread
         # ... and the scoped token's pull is still served at once
         assert answer.status_code == 200
         assert elapsed < 2, elapsed
+
+
+#: what docs/identity-and-access.md promises: at most this many checks wait for a hashing thread
+HASHING_WAITING = 32
+
+
+async def test_checks_beyond_the_waiting_bound_are_refused_at_once(app: Starlette, client: httpx.AsyncClient,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (await client.get("/v2/")).status_code == 200
+    gate = threading.Event()
+
+    def held_scrypt(password: bytes, **kwargs: int) -> bytes:
+        gate.wait(30)
+        return b"\0" * kwargs["dklen"]  # a wrong answer, at no cost
+
+    monkeypatch.setattr("hashlib.scrypt", held_scrypt)
+
+    async def login(number: int) -> httpx.Response:
+        async with client_from(app, f"10.9.{number // 250}.{number % 250 + 1}") as caller:
+            return await caller.get("/v2/", headers=basic(f"crowd{number:04d}", "wrong"))
+
+    tasks = [asyncio.ensure_future(login(n)) for n in range(HASHING_THREADS + HASHING_WAITING + 2)]
+    try:
+        finished: set[asyncio.Future[httpx.Response]] = set()
+        waiting = set(tasks)
+        while len(finished) < 2:  # the two beyond the bound answer while every other one waits
+            done, waiting = await asyncio.wait(waiting, timeout=20, return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                break
+            finished |= done
+        refused = [t.result() for t in finished]
+    finally:
+        gate.set()
+        answers = await asyncio.gather(*tasks)
+    assert len(refused) == 2
+    for answer in refused:
+        assert answer.status_code == 429 and answer.headers["retry-after"] == "1"
+        assert answer.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
+    assert sorted(a.status_code for a in answers) == [401] * (HASHING_THREADS + HASHING_WAITING) + [429, 429]
+
+
+async def test_hashes_of_different_salts_cost_one_computation_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = passwords.hash_password("first-secret"), passwords.hash_password("second-secret")
+    shared = await passwords.hash_new("third-secret", [first])
+    assert _salt(shared) == _salt(first) != _salt(second)
+    with counting_scrypt(monkeypatch) as calls:
+        assert await passwords.match("second-secret", [first, second]) == 1
+    assert calls.count == 2  # written before passwords shared a salt
+    with counting_scrypt(monkeypatch) as calls:
+        assert await passwords.match("third-secret", [first, shared]) == 1
+        assert await passwords.match("nothing", [first, shared]) is None
+    assert calls.count == 2  # one each
+    with counting_scrypt(monkeypatch) as calls:
+        assert await passwords.match("third-secret", [first, shared]) == 1  # remembered
+        assert passwords.cached_match("third-secret", [shared]) == 0
+        assert passwords.cached_match("third-secret", [first]) is None
+    assert calls.count == 0
+    broken = ["garbage", "scrypt$16384$8$1$!!$!!", "bcrypt$x$y$z$a$b", "scrypt$0$8$1$AAAA$AAAA", ""]
+    with counting_scrypt(monkeypatch) as calls:
+        assert await passwords.match("garbage", broken) is None
+    assert calls.count == 1  # the dummy hash, as for a name without passwords

@@ -15,7 +15,7 @@ from shared.api.app import create_app
 from shared.auth.service import NULL_GUID
 from shared.settings import Settings
 from tests.auth.helpers import SERVICE, offline_login, payload, refresh, scoped_token
-from tests.auth_helpers import basic, push_image
+from tests.auth_helpers import basic, bearer, push_image
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
 from tests.storage import StorageProbe
 
@@ -38,8 +38,10 @@ async def test_admin_refresh_token_dies_with_the_password_it_was_issued_for(sett
     before = dataclasses.replace(settings, admin_password2=SECOND)
     app, http = await _serve(before)
     try:
-        from_second = (await offline_login(http, ADMIN_USER, SECOND))["refresh_token"]
-        from_first = (await offline_login(http, ADMIN_USER, ADMIN_PASSWORD))["refresh_token"]
+        second_login = await offline_login(http, ADMIN_USER, SECOND, "repository:a/b:pull")
+        from_second, second_access = second_login["refresh_token"], second_login["access_token"]
+        first_login = await offline_login(http, ADMIN_USER, ADMIN_PASSWORD, "repository:a/b:pull")
+        from_first, first_access = first_login["refresh_token"], first_login["access_token"]
         assert (await refresh(http, from_second, "repository:a/b:pull")).status_code == 200
     finally:
         await _close(app, http)
@@ -56,6 +58,9 @@ async def test_admin_refresh_token_dies_with_the_password_it_was_issued_for(sett
         assert payload(kept.json()["access_token"])["access"] == [
             {"type": "repository", "name": "a/b", "actions": ["pull"]}]
         assert (await http.get("/v2/", headers=basic(NULL_GUID, from_first))).status_code == 200
+        # access tokens too: the one from the rotated password is refused, the other one serves
+        assert (await http.get("/v2/a/b/tags/list", headers=bearer(second_access))).status_code == 401
+        assert (await http.get("/v2/a/b/tags/list", headers=bearer(first_access))).status_code == 404
     finally:
         await _close(app, http)
 

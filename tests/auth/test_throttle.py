@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.auth.throttle import Budget, LoginThrottle
+from shared.auth.throttle import KEYS_KEPT, Budget, LoginThrottle
 from shared.errors import RegistryError
 
 
@@ -92,3 +92,44 @@ def test_check_draws_nothing_and_charge_never_refuses() -> None:
     with pytest.raises(RegistryError) as refused:
         throttle.check("admin", "192.0.2.2")
     assert refused.value.headers["Retry-After"] == "30"  # three attempts to win back, 10 s each
+
+
+def test_undo_gives_back_exactly_one_attempt() -> None:
+    clock = Clock()
+    throttle = _throttle(clock)
+    throttle.attempt("admin", "")
+    throttle.attempt("admin", "")
+    throttle.undo(throttle.attempt("admin", ""))
+    throttle.attempt("admin", "")
+    assert _refused(throttle, "admin", "") == "10"
+
+
+def test_retry_after_is_at_least_a_second() -> None:
+    clock = Clock()
+    throttle = _throttle(clock)
+    for _ in range(3):
+        throttle.attempt("admin", "")
+    clock.now += 9.5
+    assert _refused(throttle, "admin", "") == "1"
+
+
+def test_a_login_from_an_unknown_address_exempts_nobody() -> None:
+    clock = Clock()
+    throttle = _throttle(clock)
+    throttle.succeeded(throttle.attempt("admin", ""))
+    for _ in range(3):
+        throttle.attempt("admin", "")
+    assert _refused(throttle, "admin", "") == "10"
+
+
+def test_the_oldest_buckets_are_forgotten_first() -> None:
+    clock = Clock()
+    throttle = _throttle(clock)
+    for _ in range(3):
+        throttle.attempt("first", "")
+    for number in range(KEYS_KEPT):
+        throttle.attempt(f"name{number}", "")
+    throttle.attempt("first", "")  # forgotten, so a full bucket again
+    for _ in range(2):
+        throttle.attempt(f"name{KEYS_KEPT - 1}", "")
+    assert _refused(throttle, f"name{KEYS_KEPT - 1}", "") == "10"  # the newest is remembered

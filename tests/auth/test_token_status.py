@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from shared.api.app import create_app
 from shared.settings import Settings
 from tests.auth.helpers import SERVICE, scoped_token
 from tests.auth_helpers import basic, bearer, push_image
+from tests.storage import StorageProbe
 
 #: what docs/identity-and-access.md promises: another instance notices within this many seconds
 STATUS_CACHE_SECONDS = 5
@@ -69,3 +71,39 @@ async def test_another_instance_notices_a_disabled_token_within_the_status_cache
             assert (await http.get("/v2/team/app/tags/list", headers=bearer(token))).status_code == 401
         finally:
             await other.state.registry.close()
+
+
+class _DisableDuringRead:
+    """The auth table, except that the first token read it serves is overtaken by a write: the
+    token is disabled after the read fetched the row and before the reader gets it back."""
+
+    def __init__(self, app: Starlette, name: str) -> None:
+        self.identities = app.state.registry.identities
+        self.real = self.identities.table
+        self.name = name
+        self.fired = False
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self.real, attribute)
+
+    async def get_entity(self, partition: str, key: str, **kwargs: Any) -> Any:
+        row = await self.real.get_entity(partition, key, **kwargs)
+        if not self.fired and key == self.name:
+            self.fired = True
+            self.identities.table = self.real
+            await self.identities.put_token(self.name, f"{self.name}-map", "disabled")
+        return row
+
+
+async def test_a_read_overtaken_by_a_write_is_not_remembered(app: Starlette, client: httpx.AsyncClient,
+                                                            anon: httpx.AsyncClient, storage: StorageProbe) -> None:
+    await push_image(client, "team/app", "v1")
+    [password] = await scoped_token(client, "racer", ["repositories/team/app/content/read"])
+    token = await _pull_token(anon, "racer", password)
+    app.state.registry.identities._tokens.clear()  # nothing remembered: the next check reads the row
+    app.state.registry.identities.table = _DisableDuringRead(app, "racer")
+    # this check read the row while the token was enabled, so it may still pass ...
+    assert (await anon.get("/v2/team/app/manifests/v1", headers=bearer(token))).status_code == 200
+    assert [r["status"] for r in await storage.rows("auth") if r["RowKey"] == "racer"] == ["disabled"]
+    # ... but what it read is not served to the next request from memory
+    assert (await anon.get("/v2/team/app/manifests/v1", headers=bearer(token))).status_code == 401
