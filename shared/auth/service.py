@@ -77,7 +77,14 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     return username, password
 
 
+def _admin_material(which: str, password: str) -> str:
+    """What the binding of an admin password covers: which one it is and the password itself."""
+    return f"{ADMIN}\0{which}\0{password}"
+
+
 def _token_material(token: Token, which: str, stored: str) -> str:
+    """What the binding of a token password covers: the token, which password, and its hash
+    (new for every password set, so a token created again under an old name differs)."""
     return f"{TOKEN}\0{token.name}\0{which}\0{stored}"
 
 
@@ -146,7 +153,7 @@ class AuthService:
     def _admin_principal(self, username: str, which: str) -> Principal | None:
         for name, password in self._admin_passwords():
             if name == which:
-                return Principal(ADMIN, username, generation=self.signer.bind(f"{ADMIN}\0{which}\0{password}"))
+                return Principal(ADMIN, username, generation=self.signer.bind(_admin_material(which, password)))
         return None
 
     def _token_principal(self, token: Token | None, which: str) -> Principal | None:
@@ -158,7 +165,7 @@ class AuthService:
     async def _current(self, kind: str, name: str, generation: str, max_age: float) -> bool:
         """True when the credential ``generation`` binds a principal of ``kind`` to is still current."""
         if kind == ADMIN:
-            materials = [f"{ADMIN}\0{which}\0{password}" for which, password in self._admin_passwords()]
+            materials = [_admin_material(which, password) for which, password in self._admin_passwords()]
         elif kind == TOKEN:
             token = await self.store.token(name, max_age)
             if token is None or not token.enabled:
