@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shared.api.access import Need, classify
 from shared.api.http import registry_of
 from shared.auth.permissions import PULL, REPOSITORY, Grant, Permissions
-from shared.auth.service import ANONYMOUS_PRINCIPAL, parse_basic
+from shared.auth.service import ANONYMOUS_PRINCIPAL, parse_basic, principal_of
 from shared.errors import ErrorCode, RegistryError
 from shared.oci.digest import Digest
 from shared.oci.names import NAME_RE, TAG_RE, is_tag
@@ -113,21 +113,24 @@ class Guard:
         request = Request(scope)
         registry = await registry_of(request)
         if registry.settings.auth_enabled:
-            checker = await self._authorize(request, registry, need)
+            checker, claims = await self._authorize(request, registry, need)
             if need.operation == "write_blob" and scope["method"] == "POST":
-                _restrict_mount(scope, checker)
+                await _restrict_mount(request, registry, need, checker, claims)
         if need.operation and _checkable(need):
             seen: dict[str, Any] = {}
             await registry.locks.check(need.operation, need.repository, need.reference, seen)
             scope.setdefault("state", {})["lock_rows"] = seen  # handlers reuse what was read
         await self.app(scope, receive, send)
 
-    async def _authorize(self, request: Request, registry: Registry, need: Need) -> Grant | Permissions:
+    async def _authorize(self, request: Request, registry: Registry,
+                         need: Need) -> tuple[Grant | Permissions, dict[str, Any] | None]:
+        """The caller's rights, and the claims of its access token when it sent one."""
         header = request.headers.get("authorization", "")
         service = service_of(request, registry)
         auth = registry.auth
         basic = False
         checker: Grant | Permissions
+        claims: dict[str, Any] | None = None
         try:
             if header[:7].lower() == "bearer ":
                 claims = await auth.verify_access(header[7:].strip(), service)
@@ -147,10 +150,10 @@ class Guard:
             raise _unauthorized(request, registry, need, error.message, invalid) from None
         if not need.requirements:  # the /v2/ root: any authenticated caller
             if header:
-                return checker
+                return checker, claims
             raise _unauthorized(request, registry, need, "authentication required")
         if all(checker.can(*requirement) for requirement in need.requirements):
-            return checker
+            return checker, claims
         if basic:
             raise RegistryError(ErrorCode.DENIED, detail=[{"Type": k, "Name": n, "Action": a}
                                                           for k, n, a in need.requirements])
@@ -175,22 +178,35 @@ def _checkable(need: Need) -> bool:
     return True
 
 
-def _restrict_mount(scope: Scope, checker: Grant | Permissions) -> None:
+async def _restrict_mount(request: Request, registry: Registry, need: Need, checker: Grant | Permissions,
+                          claims: dict[str, Any] | None) -> None:
     """Turn a cross-repository mount the caller may not read from into a plain upload.
 
     A mount names its source in ``from``; without it the blob could come from any repository,
-    so it is only honoured for callers who may read every repository.
+    so it is only honoured for callers who may read every repository. An access token that
+    lacks the source's pull, held by someone who may read the source (a client that reused
+    the token of an earlier push), gets the challenge naming the source, as distribution
+    does, so the client fetches a token for both and mounts.
     """
+    scope = request.scope
     query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
     params = dict(query)
     if "mount" not in params:
         return
     source = params.get("from")
-    if source:
-        allowed = checker.can(REPOSITORY, source, PULL)
-    else:
-        allowed = isinstance(checker, Permissions) and any(r.pattern == "*" and PULL in r.actions
-                                                           for r in checker.rules)
+    allowed = _may_mount(checker, source)
+    if not allowed and claims is not None:
+        holder = await registry.auth.permissions(principal_of(claims))
+        if _may_mount(holder, source):
+            if source:
+                raise _unauthorized(request, registry, need, "insufficient scope", "insufficient_scope")
+            allowed = True  # may read every repository: the token's own scope is enough
     if not allowed:
         kept = [(k, v) for k, v in query if k not in ("mount", "from")]
         scope["query_string"] = urlencode(kept).encode("latin-1")
+
+
+def _may_mount(checker: Grant | Permissions, source: str | None) -> bool:
+    if source:
+        return checker.can(REPOSITORY, source, PULL)
+    return isinstance(checker, Permissions) and any(r.pattern == "*" and PULL in r.actions for r in checker.rules)

@@ -58,6 +58,15 @@ class Principal:
 ANONYMOUS_PRINCIPAL = Principal(ANONYMOUS, "")
 
 
+def principal_of(claims: dict[str, Any]) -> Principal:
+    """Who a verified access token was issued to (its Entra ID groups are not carried, so a
+    group's roles are not counted); anonymous for a kind this registry does not issue."""
+    kind = str(claims.get("kind"))
+    if kind not in (ADMIN, TOKEN, ENTRA):
+        return ANONYMOUS_PRINCIPAL
+    return Principal(kind, str(claims.get("sub") or ""), generation=str(claims.get("gen") or ""))
+
+
 def unauthorized(message: str = "authentication required") -> RegistryError:
     """UNAUTHORIZED without revealing which part of the credentials was wrong."""
     return RegistryError(ErrorCode.UNAUTHORIZED, message)
@@ -264,4 +273,4 @@ class AuthService:
         return claims
 
 
-__all__ = ["ANONYMOUS_PRINCIPAL", "AuthService", "Principal", "Rule", "parse_basic"]
+__all__ = ["ANONYMOUS_PRINCIPAL", "AuthService", "Principal", "Rule", "parse_basic", "principal_of"]

@@ -84,3 +84,54 @@ async def test_challenge_realm_scheme_comes_only_from_a_plain_forwarded_proto(an
     for forwarded, scheme in cases.items():
         answer = await anon.get("/v2/", headers={"X-Forwarded-Proto": forwarded})
         assert answer.headers["www-authenticate"].startswith(f'Bearer realm="{scheme}://{SERVICE}/oauth2/token"')
+
+
+async def _token(anon: httpx.AsyncClient, username: str, password: str, *scopes: str) -> str:
+    params = [("service", SERVICE), *(("scope", s) for s in scopes)]
+    answer = await anon.get("/oauth2/token", params=params, headers=basic(username, password))
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+async def test_a_reused_push_token_without_the_source_is_challenged_when_its_holder_may_read_it(
+        client: httpx.AsyncClient, anon: httpx.AsyncClient, storage: StorageProbe) -> None:
+    # Clients that cache the token of an earlier push (the OCI conformance suite) send it with the
+    # mount: it lacks the source, so the registry asks for it instead of quietly starting an upload.
+    blob = await push_blob(client, "src/app", BLOB)
+    [password] = await scoped_token(client, "mounter", ["repositories/src/app/content/read",
+                                                        "repositories/dst/app/content/read",
+                                                        "repositories/dst/app/content/write"])
+    push_only = await _token(anon, "mounter", password, "repository:dst/app:pull,push")
+    params = {"mount": blob["digest"], "from": "src/app"}
+    answer = await anon.post("/v2/dst/app/blobs/uploads/", params=params, headers=bearer(push_only))
+    assert answer.status_code == 401, answer.text
+    assert 'scope="repository:dst/app:pull,push repository:src/app:pull"' in answer.headers["www-authenticate"]
+    assert 'error="insufficient_scope"' in answer.headers["www-authenticate"]
+    assert await storage.rows("uploads") == []
+    token = await _follow_challenge(anon, answer, "mounter", password)
+    mounted = await anon.post("/v2/dst/app/blobs/uploads/", params=params, headers=bearer(token))
+    assert mounted.status_code == 201, mounted.text
+
+
+async def test_a_push_token_of_someone_who_may_not_read_the_source_starts_a_plain_upload(
+        client: httpx.AsyncClient, anon: httpx.AsyncClient, storage: StorageProbe) -> None:
+    blob = await push_blob(client, "src/app", BLOB)
+    [password] = await scoped_token(client, "pusher", ["repositories/dst/app/content/read",
+                                                       "repositories/dst/app/content/write"])
+    push_only = await _token(anon, "pusher", password, "repository:dst/app:pull,push")
+    params = {"mount": blob["digest"], "from": "src/app"}
+    answer = await anon.post("/v2/dst/app/blobs/uploads/", params=params, headers=bearer(push_only))
+    assert answer.status_code == 202, answer.text  # never a hint that the blob exists in src/app
+    assert len(await storage.rows("uploads")) == 1
+
+
+async def test_a_token_of_someone_who_may_read_everything_mounts_without_a_source(
+        client: httpx.AsyncClient, anon: httpx.AsyncClient, storage: StorageProbe) -> None:
+    from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
+
+    blob = await push_blob(client, "src/app", BLOB)
+    token = await _token(anon, ADMIN_USER, ADMIN_PASSWORD, "repository:dst/app:pull,push")
+    answer = await anon.post("/v2/dst/app/blobs/uploads/", params={"mount": blob["digest"]}, headers=bearer(token))
+    assert answer.status_code == 201, answer.text
+    links = [r["RowKey"] for r in await storage.rows("repos") if r["RowKey"].startswith("l|")]
+    assert sorted(links) == [f"l|{blob['digest']}"] * 2
