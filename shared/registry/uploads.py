@@ -177,9 +177,11 @@ class UploadService:
             await writer.close()
         except BaseException:
             await writer.abort()
+            await _delete_quietly(self._data(upload))
             raise
         actual = hasher.digest()
         if actual != expected:
+            await _delete_quietly(self._data(upload))  # the blocks just staged, never to be committed
             raise RegistryError(ErrorCode.DIGEST_INVALID, detail={"expected": str(expected), "actual": str(actual)})
         blocks = [block_id(writer.prefix, i) for i in range(writer.blocks)]
         info = await self.commit(self._data(upload), blocks, actual, writer.written)
