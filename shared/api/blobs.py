@@ -10,6 +10,7 @@ from shared.api.http import (
     byte_range,
     content_length,
     content_range,
+    declared_body,
     registry_of,
     repository,
 )
@@ -80,7 +81,7 @@ async def start_upload(request: Request) -> Response:
     elif "digest" in params:
         expected = Digest.parse(params["digest"])
         declared = content_length(request)
-        info = await registry.uploads.put_monolithic(name, body_stream(request), expected)
+        info = await registry.uploads.put_monolithic(name, declared_body(request), expected)
         if declared is not None and declared != info.size:
             raise RegistryError(ErrorCode.SIZE_INVALID)
         return _created(name, expected)
