@@ -26,9 +26,21 @@ from tests.receiver import Receiver
 from tests.storage import StorageProbe
 
 
+@dataclass(frozen=True)
+class RunningAzurite:
+    """An Azurite some other process started (``REGISTRY_TEST_AZURITE`` holds its connection string)."""
+
+    connection_string: str
+
+
 @pytest.fixture(scope="session")
-def azurite() -> Iterator[Azurite]:
-    """Azurite on free loopback ports for the whole session."""
+def azurite() -> Iterator[Azurite | RunningAzurite]:
+    """Azurite on free loopback ports for the whole session, or the one ``REGISTRY_TEST_AZURITE``
+    names (mutation testing runs thousands of short sessions against one Azurite)."""
+    running = os.environ.get("REGISTRY_TEST_AZURITE")
+    if running:
+        yield RunningAzurite(running)
+        return
     with Azurite() as service:
         yield service
 
