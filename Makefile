@@ -6,7 +6,7 @@ PYTHON ?= python3
 # checkov and pycep-parser live in their own venv: their dependencies clash with the app's pins.
 TOOLS := .venv-tools
 
-.PHONY: setup run test test-all lint bench mutation clean
+.PHONY: setup run test test-all lint bench conformance mutation clean
 
 setup: $(VENV)/.installed node_modules/.installed $(TOOLS)/.installed
 
@@ -44,6 +44,10 @@ lint: setup
 
 bench: setup
 	$(PY) -m bench.run
+
+# Both OCI conformance suites (prebuilt, outside the repository: OCI_CONFORMANCE_DIR) against a fresh registry.
+conformance: setup
+	$(PY) -m scripts.conformance
 
 # Mutation testing (mutmut) of the security- and integrity-critical modules, each against the tests
 # that exercise it; prints the surviving mutants. MODULES="shared/auth/permissions.py" for some.

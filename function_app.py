@@ -1,7 +1,7 @@
 """Composition root of the function app: the HTTP API plus the background functions."""
 
-from functions import events, http, maintenance
+from functions import events, http, maintenance, webhooks
 
 app = http.function_app()
-app.register_functions(maintenance.bp)
-app.register_functions(events.bp)
+for blueprint in (maintenance.bp, events.bp, webhooks.bp):
+    app.register_functions(blueprint)

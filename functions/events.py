@@ -1,7 +1,7 @@
 """Event-driven functions: the webhook fan-out (Event Grid trigger) and the outbox republisher (timer).
 
-Their names are the ``function_name`` of ``shared.events.subscriptions``, which Bicep subscribes
-to the topic and the local Event Grid calls.
+The fan-out's name is the ``function_name`` of ``shared.events.subscriptions``, which Bicep
+subscribes to the topic and the local Event Grid calls; the timer's schedule is ``shared.jobs``'.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.events.outbox import republish_outbox
 from shared.events.subscriptions import WEBHOOK_FANOUT
+from shared.jobs import REPUBLISH_OUTBOX
 from shared.settings import Settings
 from shared.webhooks.fanout import fan_out_event
 
@@ -34,12 +34,12 @@ def envelope_of(event: func.EventGridEvent) -> dict[str, Any]:
 @bp.function_name(WEBHOOK_FANOUT)
 @bp.event_grid_trigger(arg_name="event")
 async def webhook_fanout(event: func.EventGridEvent) -> None:
-    """POST the event's ACR payload to every matching webhook."""
+    """Enqueue the event's delivery to every matching webhook (raises if it cannot: Event Grid retries)."""
     await fan_out_event(Settings.from_env(), envelope_of(event))
 
 
-@bp.function_name("republish_outbox")
-@bp.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
+@bp.function_name(REPUBLISH_OUTBOX.name)
+@bp.timer_trigger(schedule=REPUBLISH_OUTBOX.schedule, arg_name="timer", run_on_startup=False, use_monitor=True)
 async def republish_outbox_timer(timer: func.TimerRequest) -> None:
     """Every minute: publish the events a crash or a failed publish left in the outbox."""
-    await republish_outbox(Settings.from_env())
+    await REPUBLISH_OUTBOX.run(Settings.from_env())

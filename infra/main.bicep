@@ -101,6 +101,10 @@ resource topicIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01
   tags: allTags
 }
 
+// The webhook delivery queue and its poison queue: shared/storage/layout.py delivery_queue and
+// poison_queue of the storage prefix (the app's ensure() creates them too).
+var deliveryQueue = '${storagePrefix}-webhooks'
+
 module registryStorage 'modules/registry-storage.bicep' = {
   name: 'registry-storage'
   params: {
@@ -109,6 +113,10 @@ module registryStorage 'modules/registry-storage.bicep' = {
     name: 'reg${token}'
     skuName: storageSkuName
     principalId: appIdentity.properties.principalId
+    queueNames: [
+      deliveryQueue
+      '${deliveryQueue}-poison'
+    ]
   }
 }
 
@@ -191,6 +199,7 @@ var registrySettings = {
   REGISTRY_STORAGE_CONNECTION_STRING: ''
   REGISTRY_BLOB_ENDPOINT: registryStorage.outputs.blobEndpoint
   REGISTRY_TABLE_ENDPOINT: registryStorage.outputs.tableEndpoint
+  REGISTRY_QUEUE_ENDPOINT: registryStorage.outputs.queueEndpoint
   REGISTRY_STORAGE_PREFIX: storagePrefix
   REGISTRY_BLOB_REDIRECT: 'true'
   REGISTRY_SAS_TTL_SECONDS: '600'
@@ -209,10 +218,12 @@ var registrySettings = {
   REGISTRY_EVENTS_RETRY_MS: '1000'
   REGISTRY_OUTBOX_GRACE_SECONDS: '60'
   REGISTRY_OUTBOX_SWEEP_SECONDS: '0' // the republish_outbox timer function sweeps the outbox
-  REGISTRY_WEBHOOK_MAX_ATTEMPTS: '4'
-  REGISTRY_WEBHOOK_RETRY_MS: '1000'
+  REGISTRY_WEBHOOK_MAX_ATTEMPTS: '30'
+  REGISTRY_WEBHOOK_RETRY_MS: '30000'
+  REGISTRY_WEBHOOK_RETRY_MAX_SECONDS: '3600'
   REGISTRY_WEBHOOK_TIMEOUT_SECONDS: '10'
   REGISTRY_WEBHOOK_ALLOW_PRIVATE: 'false'
+  REGISTRY_BACKGROUND_JOBS: 'false' // the Functions host runs the timer and queue functions
   REGISTRY_TEST_KILL_AFTER_COMMIT: 'false'
   REGISTRY_AUTH_ENABLED: 'true'
   REGISTRY_LOGIN_SERVER: '' // the request's Host: see above
@@ -243,6 +254,7 @@ module functionApp 'modules/function-app.bicep' = {
     hostStorageName: hostStorage.outputs.name
     deploymentContainerUrl: hostStorage.outputs.deploymentContainerUrl
     appInsightsConnectionString: monitoring.outputs.connectionString
+    registryQueueEndpoint: registryStorage.outputs.queueEndpoint
     registrySettings: registrySettings
   }
 }

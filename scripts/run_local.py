@@ -3,7 +3,8 @@
 Azurite listens on its usual ports (10000-10002) so that `UseDevelopmentStorage=true` reaches it,
 as it does for `func start`; its data stays in ./.azurite between runs. The admin user is on
 (username REGISTRY_NAME, password REGISTRY_ADMIN_PASSWORD, generated and printed when unset);
-anonymous pull stays off.
+anonymous pull stays off. The timer functions and the webhook queue consumer run in the registry
+process on the schedules the Functions host uses (REGISTRY_BACKGROUND_JOBS, ``shared/jobs.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 
 from scripts.azurite import ROOT, Azurite
 from shared.auth.passwords import generate_password
@@ -24,6 +26,14 @@ def _listening(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.3)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def local_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The registry's environment under ``make run``: Azurite, the admin user, and the background
+    functions (timers on their schedules, the webhook queue consumer) run by the web process, as
+    the Functions host runs them in Azure. ``environ`` overrides any of these."""
+    return {"REGISTRY_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true", "REGISTRY_ADMIN_ENABLED": "true",
+            "REGISTRY_BACKGROUND_JOBS": "true", **environ}
 
 
 def main() -> int:
@@ -39,9 +49,7 @@ def main() -> int:
     else:
         (ROOT / ".azurite").mkdir(exist_ok=True)
         azurite = Azurite(10000, 10001, 10002, location=str(ROOT / ".azurite")).start()
-    # No timer functions under uvicorn: the web process republishes what its outbox kept.
-    env = {"REGISTRY_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true", "REGISTRY_ADMIN_ENABLED": "true",
-           "REGISTRY_OUTBOX_SWEEP_SECONDS": "30", **os.environ}
+    env = local_environment(os.environ)
     username = env.get("REGISTRY_NAME") or "localregistry"
     password = env.get("REGISTRY_ADMIN_PASSWORD") or generate_password()
     generated = not env.get("REGISTRY_ADMIN_PASSWORD")

@@ -1,5 +1,6 @@
-"""``python -m shared.cli``: manage a registry's tokens, scope maps, role assignments and options
-through its admin API (``/acr/admin``), as the admin user or any principal allowed ``registry:admin``.
+"""``python -m shared.cli``: manage a registry's tokens, scope maps, role assignments, options and
+webhooks (their dead letters included) through its admin API (``/acr/admin``), as the admin user
+or any principal allowed ``registry:admin``.
 
     python -m shared.cli --registry http://127.0.0.1:7071 -u localregistry -p PASSWORD tokens list
 
@@ -91,7 +92,45 @@ def _parser() -> argparse.ArgumentParser:
     assign.add_argument("role", help="e.g. AcrPull, AcrPush, 'Container Registry Repository Reader'")
     assign.add_argument("--repository", help="repository or prefix/* (repository-permission roles)")
     roles.add_parser("remove").add_argument("id")
+    _webhook_commands(groups)
     return parser
+
+
+def _webhook_commands(groups: Any) -> None:
+    hooks = groups.add_parser("webhooks", help="webhooks and their dead letters").add_subparsers(
+        dest="command", required=True)
+    hooks.add_parser("list")
+    for name in ("show", "delete", "ping", "events", "deadletters"):
+        hooks.add_parser(name).add_argument("name")
+    create = hooks.add_parser("create", help="create or replace")
+    create.add_argument("name")
+    create.add_argument("--uri", required=True, help="serviceUri the events are POSTed to")
+    create.add_argument("--action", action="append", required=True,
+                        help="push, delete, quarantine, chart_push or chart_delete (repeat for several)")
+    create.add_argument("--scope", default="", help="repo, repo:tag or repo:* (empty: every repository)")
+    create.add_argument("--header", action="append", default=[], help="custom header Name:Value (repeatable)")
+    create.add_argument("--disabled", action="store_true")
+    redeliver = hooks.add_parser("redeliver", help="deliver dead letters again from the first attempt")
+    redeliver.add_argument("name")
+    redeliver.add_argument("--event", help="only this event id (default: every dead letter)")
+
+
+def _webhooks(args: argparse.Namespace, client: AdminClient, name: str) -> Any:
+    command = args.command
+    if command == "list":
+        return client.call("GET", "/webhooks")
+    if command == "create":
+        headers = dict(h.split(":", 1) for h in args.header if ":" in h)
+        properties = {"serviceUri": args.uri, "actions": args.action, "scope": args.scope,
+                      "customHeaders": {k.strip(): v.strip() for k, v in headers.items()},
+                      "status": "disabled" if args.disabled else "enabled"}
+        return client.call("PUT", f"/webhooks/{name}", {"properties": properties})
+    if command == "redeliver":
+        event = f"/deadLetters/{quote(args.event, safe='')}" if args.event else ""
+        return client.call("POST", f"/webhooks/{name}{event}/redeliver")
+    method, suffix = {"show": ("GET", ""), "delete": ("DELETE", ""), "ping": ("POST", "/ping"),
+                      "events": ("POST", "/listEvents"), "deadletters": ("GET", "/deadLetters")}[command]
+    return client.call(method, f"/webhooks/{name}{suffix}")
 
 
 def run(args: argparse.Namespace, client: AdminClient) -> Any:
@@ -125,6 +164,8 @@ def run(args: argparse.Namespace, client: AdminClient) -> Any:
         if command == "password":
             return client.call("POST", f"/tokens/{name}/passwords", {"name": args.which, "expiry": args.expiry})
         return client.call("GET" if command == "show" else "DELETE", f"/tokens/{name}")
+    if group == "webhooks":
+        return _webhooks(args, client, name)
     if command == "list":
         query = f"?{urlencode({'principalId': args.principal})}" if args.principal else ""
         return client.call("GET", f"/roleassignments{query}")

@@ -30,6 +30,8 @@ SETTINGS: dict[str, str] = {
     "Leave empty in Azure to use the managed identity with the two endpoints below.",
     "REGISTRY_BLOB_ENDPOINT": "Blob service URL used with the managed identity, e.g. `https://acct.blob.core.windows.net`.",
     "REGISTRY_TABLE_ENDPOINT": "Table service URL used with the managed identity, e.g. `https://acct.table.core.windows.net`.",
+    "REGISTRY_QUEUE_ENDPOINT": "Queue service URL used with the managed identity (webhook deliveries), e.g. "
+    "`https://acct.queue.core.windows.net`. Empty: REGISTRY_BLOB_ENDPOINT's account.",
     "REGISTRY_STORAGE_PREFIX": "Prefix of the blob container and table names (lowercase letters and digits).",
     "REGISTRY_BLOB_REDIRECT": "`true`: blob GETs answer 307 to a short-lived read-only SAS URL; "
     "`false`: the registry streams blobs itself.",
@@ -55,11 +57,17 @@ SETTINGS: dict[str, str] = {
     "that wrote them.",
     "REGISTRY_OUTBOX_SWEEP_SECONDS": "Republish the outbox from the web process every N seconds (make run); "
     "0: only the timer function does.",
-    "REGISTRY_WEBHOOK_MAX_ATTEMPTS": "Attempts per webhook delivery (the first plus retries).",
-    "REGISTRY_WEBHOOK_RETRY_MS": "First webhook retry delay (ms); doubles per attempt, at most 60 s.",
+    "REGISTRY_WEBHOOK_MAX_ATTEMPTS": "Attempts per webhook delivery (the first plus retries); after the last the "
+    "delivery is dead-lettered, listed and re-deliverable (admin API, CLI).",
+    "REGISTRY_WEBHOOK_RETRY_MS": "Delay before the first webhook retry (ms, whole seconds: it is a queue message's "
+    "visibility timeout); doubles per attempt up to REGISTRY_WEBHOOK_RETRY_MAX_SECONDS.",
+    "REGISTRY_WEBHOOK_RETRY_MAX_SECONDS": "Longest delay between two webhook attempts. With the defaults (30 attempts, "
+    "30 s doubling to 1 h) a delivery is retried for about 23 hours.",
     "REGISTRY_WEBHOOK_TIMEOUT_SECONDS": "Timeout of one webhook call (connect to last byte).",
     "REGISTRY_WEBHOOK_ALLOW_PRIVATE": "`true`: webhooks may call loopback, link-local and private addresses "
     "(tests, local networks). Never in production.",
+    "REGISTRY_BACKGROUND_JOBS": "`true`: the web process also runs the timer functions and the webhook queue "
+    "consumer on their schedules (make run, uvicorn); `false` where the Functions host runs them.",
     "REGISTRY_TEST_KILL_AFTER_COMMIT": "Tests only: the process kills itself (SIGKILL) right after a manifest "
     "commit, before publishing its event, to prove the outbox loses nothing.",
     "REGISTRY_AUTH_ENABLED": "`false` turns authentication off; refused unless storage is the local emulator (tests).",
@@ -136,14 +144,18 @@ def _event_settings(get: Callable[..., str]) -> dict[str, Any]:
         "events_retry_ms": _int("REGISTRY_EVENTS_RETRY_MS", get("REGISTRY_EVENTS_RETRY_MS", "1000"), 0),
         "outbox_grace_seconds": _int("REGISTRY_OUTBOX_GRACE_SECONDS", get("REGISTRY_OUTBOX_GRACE_SECONDS", "60"), 0),
         "outbox_sweep_seconds": _int("REGISTRY_OUTBOX_SWEEP_SECONDS", get("REGISTRY_OUTBOX_SWEEP_SECONDS", "0"), 0),
-        "webhook_max_attempts": _int("REGISTRY_WEBHOOK_MAX_ATTEMPTS", get("REGISTRY_WEBHOOK_MAX_ATTEMPTS", "4"), 1),
-        "webhook_retry_ms": _int("REGISTRY_WEBHOOK_RETRY_MS", get("REGISTRY_WEBHOOK_RETRY_MS", "1000"), 0),
+        "webhook_max_attempts": _int("REGISTRY_WEBHOOK_MAX_ATTEMPTS", get("REGISTRY_WEBHOOK_MAX_ATTEMPTS", "30"), 1),
+        "webhook_retry_ms": _int("REGISTRY_WEBHOOK_RETRY_MS", get("REGISTRY_WEBHOOK_RETRY_MS", "30000"), 0),
+        "webhook_retry_max_seconds": _int(
+            "REGISTRY_WEBHOOK_RETRY_MAX_SECONDS", get("REGISTRY_WEBHOOK_RETRY_MAX_SECONDS", "3600"), 1
+        ),
         "webhook_timeout_seconds": _int(
             "REGISTRY_WEBHOOK_TIMEOUT_SECONDS", get("REGISTRY_WEBHOOK_TIMEOUT_SECONDS", "10"), 1
         ),
         "webhook_allow_private": _bool(
             "REGISTRY_WEBHOOK_ALLOW_PRIVATE", get("REGISTRY_WEBHOOK_ALLOW_PRIVATE", "false")
         ),
+        "background_jobs": _bool("REGISTRY_BACKGROUND_JOBS", get("REGISTRY_BACKGROUND_JOBS", "false")),
         "test_kill_after_commit": _bool(
             "REGISTRY_TEST_KILL_AFTER_COMMIT", get("REGISTRY_TEST_KILL_AFTER_COMMIT", "false")
         ),
@@ -158,6 +170,7 @@ class Settings:
     storage_connection_string: str = field(default="", repr=False)
     blob_endpoint: str = ""
     table_endpoint: str = ""
+    queue_endpoint: str = ""
     storage_prefix: str = "registry"
     blob_redirect: bool = True
     sas_ttl_seconds: int = 600
@@ -175,11 +188,18 @@ class Settings:
     events_retry_ms: int = 1000
     outbox_grace_seconds: int = 60
     outbox_sweep_seconds: int = 0
-    webhook_max_attempts: int = 4
-    webhook_retry_ms: int = 1000
+    webhook_max_attempts: int = 30
+    webhook_retry_ms: int = 30_000
+    webhook_retry_max_seconds: int = 3600
     webhook_timeout_seconds: int = 10
     webhook_allow_private: bool = False
+    background_jobs: bool = False
     test_kill_after_commit: bool = False
+
+    @property
+    def queue_service_url(self) -> str:
+        """The queue service of the registry's account (managed identity): the setting, or the blob account's."""
+        return self.queue_endpoint or self.blob_endpoint.replace(".blob.", ".queue.", 1)
 
     @property
     def registry_resource_id(self) -> str:
@@ -223,6 +243,7 @@ class Settings:
             storage_connection_string=get("REGISTRY_STORAGE_CONNECTION_STRING"),
             blob_endpoint=get("REGISTRY_BLOB_ENDPOINT"),
             table_endpoint=get("REGISTRY_TABLE_ENDPOINT"),
+            queue_endpoint=get("REGISTRY_QUEUE_ENDPOINT"),
             storage_prefix=get("REGISTRY_STORAGE_PREFIX", cls.storage_prefix),
             blob_redirect=_bool("REGISTRY_BLOB_REDIRECT", get("REGISTRY_BLOB_REDIRECT", "true")),
             sas_ttl_seconds=_int("REGISTRY_SAS_TTL_SECONDS", get("REGISTRY_SAS_TTL_SECONDS", "600"), 60),

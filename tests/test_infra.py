@@ -31,9 +31,16 @@ BICEP_HOST_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "where telemetry goes",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "telemetry is sent with the identity (local auth is off)",
     "AZURE_CLIENT_ID": "the identity DefaultAzureCredential picks for registry storage and Event Grid",
+    "PYTHON_ENABLE_INIT_INDEXING": "the worker indexes at start-up, so it serves HTTP streams",
+    "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT": "the host's body cap (100 MB by default) raised to ACR's 200 GiB layers",
+    "RegistryStorage__queueServiceUri": "the queue triggers' connection: the registry storage's queue service",
+    "RegistryStorage__credential": "`managedidentity`: the queue triggers use no storage key",
+    "RegistryStorage__clientId": "which user-assigned identity the queue triggers use",
 }
-#: Settings `func start` needs locally that Flex Consumption sets itself (runtime) or names differently.
-LOCAL_HOST_SETTINGS = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage"}
+#: Settings `func start` needs locally that Flex Consumption sets itself (runtime) or names differently,
+#: and the host settings HTTP streams need (as in Azure).
+LOCAL_HOST_SETTINGS = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "RegistryStorage",
+                       "PYTHON_ENABLE_INIT_INDEXING", "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"}
 
 #: Where the local delivery declares its subscriptions (``SUBSCRIPTIONS``, frozen dataclasses), and
 #: the key of each of their fields in an entry of main.bicep's ``eventSubscriptions``.

@@ -85,7 +85,8 @@ def https_azurite(tls_files: tuple[str, str, str], tmp_path_factory: pytest.Temp
                 assert time.monotonic() < deadline and process.poll() is None, "Azurite did not start"
                 time.sleep(0.1)
     yield (f"DefaultEndpointsProtocol=https;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-           f"BlobEndpoint=https://127.0.0.1:{ports[0]}/{ACCOUNT};TableEndpoint=https://127.0.0.1:{ports[2]}/{ACCOUNT};")
+           f"BlobEndpoint=https://127.0.0.1:{ports[0]}/{ACCOUNT};QueueEndpoint=https://127.0.0.1:{ports[1]}/{ACCOUNT};"
+           f"TableEndpoint=https://127.0.0.1:{ports[2]}/{ACCOUNT};")
     process.terminate()
     process.wait(timeout=10)
 

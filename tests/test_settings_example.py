@@ -7,7 +7,8 @@ import json
 from scripts.azurite import ROOT
 from shared.settings import SETTINGS
 
-FUNCTIONS_HOST_SETTINGS = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage"}
+FUNCTIONS_HOST_SETTINGS = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "RegistryStorage",
+                           "PYTHON_ENABLE_INIT_INDEXING", "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"}
 
 
 def test_local_settings_example_lists_every_setting() -> None:

@@ -196,13 +196,16 @@ async def test_scope_map_tokens_and_password_rotation(client: httpx.AsyncClient,
 
 async def test_tokens_signed_with_the_previous_key_stay_valid(settings: Settings, client: httpx.AsyncClient) -> None:
     await push_image(client, "team/app", "v1")
-    old = TokenSigner(SIGNING_KEY, f"registry:{settings.registry_name}")
-    access = [{"type": "repository", "name": "team/app", "actions": ["pull"]}]
-    token = old.issue(ACCESS, "registry.test", "x", 600, kind="admin", access=access)
+    # an access token and a refresh token issued by the registry while SIGNING_KEY was current
+    token = (await client.get("/oauth2/token", params={"scope": "repository:team/app:pull"})).json()["token"]
+    refresh = (await client.post("/oauth2/token", data={
+        "grant_type": "password", "username": settings.registry_name, "password": settings.admin_password,
+        "access_type": "offline"})).json()["refresh_token"]
     rotated = dataclasses.replace(settings, token_signing_key=generate_signing_key(), token_previous_key=SIGNING_KEY)
     app = create_app(rotated)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test") as http:
         assert (await http.get("/v2/team/app/manifests/v1", headers=bearer(token))).status_code == 200
+        assert (await _refresh(http, refresh, "repository:team/app:pull")).status_code == 200
         fresh = (await http.get("/oauth2/token", params={"scope": "repository:team/app:pull"},
                                 auth=(settings.registry_name, settings.admin_password))).json()["token"]
         assert jwt.get_unverified_header(fresh)["kid"] != jwt.get_unverified_header(token)["kid"]
@@ -211,6 +214,7 @@ async def test_tokens_signed_with_the_previous_key_stay_valid(settings: Settings
     app = create_app(without)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test") as http:
         assert (await http.get("/v2/team/app/manifests/v1", headers=bearer(token))).status_code == 401
+        assert (await _refresh(http, refresh, "repository:team/app:pull")).status_code == 401
     await app.state.registry.close()
 
 

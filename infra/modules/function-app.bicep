@@ -15,6 +15,9 @@ param hostStorageName string
 param deploymentContainerUrl string
 param appInsightsConnectionString string
 
+@description('Queue service of the registry storage: the connection (RegistryStorage) of the queue-triggered functions.')
+param registryQueueEndpoint string
+
 @description('The registry settings (shared/settings.py SETTINGS), name to value.')
 param registrySettings object
 
@@ -33,6 +36,14 @@ param instanceMemoryMB int = 2048
 
 // Settings of the Functions host itself, not of the registry. Flex Consumption takes the runtime
 // from functionAppConfig and does not take FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION.
+//
+// HTTP streams (functions/http.py): the worker indexes the app at start-up
+// (PYTHON_ENABLE_INIT_INDEXING) and, finding the azurefunctions-extensions-http-fastapi types,
+// starts its own HTTP server, to which the host forwards each request unbuffered. The host still
+// caps every request body (100 MB unless FUNCTIONS_REQUEST_BODY_SIZE_LIMIT says otherwise, in
+// bytes): a `docker push` sends a whole layer in one PATCH, and ACR takes layers up to 200 GiB.
+var requestBodyLimitBytes = 200 * 1024 * 1024 * 1024
+
 var hostSettings = {
   AzureWebJobsStorage__accountName: hostStorageName
   AzureWebJobsStorage__credential: 'managedidentity'
@@ -40,6 +51,12 @@ var hostSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   AZURE_CLIENT_ID: identityClientId
+  PYTHON_ENABLE_INIT_INDEXING: '1'
+  FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: string(requestBodyLimitBytes)
+  // The queue triggers' connection (shared/jobs.py QUEUE_CONNECTION), with the app's identity.
+  RegistryStorage__queueServiceUri: registryQueueEndpoint
+  RegistryStorage__credential: 'managedidentity'
+  RegistryStorage__clientId: identityClientId
 }
 
 var appSettings = union(hostSettings, registrySettings)

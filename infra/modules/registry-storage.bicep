@@ -1,7 +1,9 @@
 // A storage account holding registry content (blob container) and metadata (tables), reached only
 // with Entra ID: the function app's identity reads and writes data and signs user-delegation SAS
-// URLs for blob downloads. The app creates its container and tables itself (shared/storage/layout.py
-// names them), so this module creates only the account. Geo-replicas use the same module.
+// URLs for blob downloads, and sends and consumes webhook delivery messages on its queues. The app
+// creates its container and tables itself (shared/storage/layout.py names them); the queues are
+// created here too, because the Functions host listens on them before the app first runs.
+// Geo-replicas use the same module.
 
 param location string
 param tags object
@@ -13,10 +15,14 @@ param skuName string
 @description('Principal id of the function app identity that gets data access.')
 param principalId string
 
+@description('Queues to create (the webhook delivery queue and its poison queue).')
+param queueNames array = []
+
 var roles = {
   blobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
   blobDelegator: 'db58b8e5-c6ad-4a2a-8342-4190687cbf4a'
   tableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  queueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 }
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -58,6 +64,17 @@ resource roleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
   }
 }]
 
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for queue in queueNames: {
+  parent: queueService
+  name: queue
+}]
+
 output name string = account.name
 output blobEndpoint string = account.properties.primaryEndpoints.blob
 output tableEndpoint string = account.properties.primaryEndpoints.table
+output queueEndpoint string = account.properties.primaryEndpoints.queue

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from urllib.parse import parse_qsl
 
 from shared.auth.permissions import ADMIN, CATALOG, DELETE, META_READ, META_WRITE, PULL, PUSH, REGISTRY, REPOSITORY
 
@@ -23,7 +24,8 @@ class Need:
     ``public``: no credentials at all (the token endpoints). ``requirements``: every
     (type, name, action) the caller must hold; an empty tuple with ``public`` False means any
     caller who may do anything at all (the ``/v2/`` root). ``operation`` and ``reference`` tell
-    the lock check what is being done to which repository, tag or manifest.
+    the lock check what is being done to which repository, tag or manifest. ``also_asks``:
+    scopes the challenge names besides (a mount's source) without requiring them.
     """
 
     requirements: tuple[tuple[str, str, str], ...] = ()
@@ -32,6 +34,7 @@ class Need:
     repository: str = ""
     reference: str = ""
     challenge_actions: tuple[str, ...] = field(default=())
+    also_asks: tuple[tuple[str, str, str], ...] = ()
 
 
 def _repo(action: str, operation: str, challenge: tuple[str, ...] | None = None) -> Callable[[re.Match[str]], Need]:
@@ -88,11 +91,21 @@ RULES: list[tuple[re.Pattern[str], dict[str, Callable[[re.Match[str]], Need]]]] 
 ADMIN_NEED = Need(((REGISTRY, ADMIN, "*"),), operation=ADMIN)
 
 
-def classify(method: str, path: str) -> Need:
-    """The :class:`Need` of a request; admin rights for any path or method not in :data:`RULES`."""
+def classify(method: str, path: str, query: str = "") -> Need:
+    """The :class:`Need` of a request; admin rights for any path or method not in :data:`RULES`.
+
+    A cross-repository mount (``POST …/blobs/uploads/?mount=&from=<source>``) requires push on
+    the target only, and also asks for ``repository:<source>:pull``, as the reference registry
+    does: clients that take their scope from the challenge then get a token that may mount.
+    """
     for pattern, methods in RULES:
         match = pattern.fullmatch(path)
         if match is not None:
             handler = methods.get(method)
-            return handler(match) if handler is not None else ADMIN_NEED
+            need = handler(match) if handler is not None else ADMIN_NEED
+            if method == "POST" and need.operation == "write_blob":
+                params = dict(parse_qsl(query))
+                if params.get("mount") and params.get("from"):
+                    need = replace(need, also_asks=((REPOSITORY, params["from"], PULL),))
+            return need
     return ADMIN_NEED

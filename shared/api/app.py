@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,7 +16,7 @@ from starlette.routing import Route
 from shared.api import blobs, discovery, manifests, metadata, oauth
 from shared.api.admin import ADMIN_ROUTES
 from shared.api.boundary import ErrorBoundary, error_response
-from shared.api.events import start_outbox_sweeper
+from shared.api.events import start_background
 from shared.api.guard import Guard
 from shared.api.http import new_lock
 from shared.errors import ErrorCode, RegistryError
@@ -77,10 +78,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        sweeper = start_outbox_sweeper(app)
+        background = start_background(app)
         yield
-        if sweeper is not None:
-            sweeper.cancel()
+        if background is not None:
+            background.cancel()
+            await asyncio.gather(background, return_exceptions=True)  # let it close its clients
         if app.state.registry is not None:
             await app.state.registry.close()
             app.state.registry = None

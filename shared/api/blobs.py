@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
@@ -10,7 +12,6 @@ from shared.api.http import (
     byte_range,
     content_length,
     content_range,
-    declared_body,
     registry_of,
     repository,
 )
@@ -18,6 +19,8 @@ from shared.errors import ErrorCode, RegistryError
 from shared.oci.digest import Digest
 from shared.oci.names import validate_name
 from shared.registry.uploads import Upload, range_headers, validate_upload_id
+
+_SIMPLE_RANGE = re.compile(r"bytes=(\d{1,19})-(\d{0,19})")
 
 
 def _upload_headers(name: str, upload: Upload) -> dict[str, str]:
@@ -36,6 +39,24 @@ def _created(name: str, digest: Digest) -> Response:
     )
 
 
+def _storage_serves(range_header: str | None, size: int) -> bool:
+    """True when storage answers this ``Range`` correctly itself: none, or ``bytes=first-[last]``.
+
+    Suffix ranges (``bytes=-500``) and anything else are answered by the registry: storage
+    emulators and services differ on them (Azurite answers ``Content-Length: NaN``). A range
+    whose last byte precedes its first is refused with 416 (RFC 9110 lets a server reject it),
+    in either mode, rather than answered with the whole blob.
+    """
+    if not range_header:
+        return True
+    match = _SIMPLE_RANGE.fullmatch(range_header.strip())
+    if match is None:
+        return False
+    if match[2] and int(match[2]) < int(match[1]):
+        raise RegistryError(ErrorCode.RANGE_NOT_SATISFIABLE, headers={"Content-Range": f"bytes */{size}"})
+    return True
+
+
 async def get_blob(request: Request) -> Response:
     """GET/HEAD a blob: HEAD answers directly, GET redirects to a SAS URL or streams (with Range)."""
     name = repository(request)
@@ -46,7 +67,7 @@ async def get_blob(request: Request) -> Response:
     if request.method == "HEAD":
         headers |= {"Content-Length": str(info.size), "Content-Type": "application/octet-stream"}
         return Response(status_code=200, headers=headers)
-    if registry.settings.blob_redirect:
+    if _storage_serves(request.headers.get("range"), info.size) and registry.settings.blob_redirect:
         return RedirectResponse(await registry.blobs.read_url(info), status_code=307, headers=headers)
     span = byte_range(request.headers.get("range"), info.size)
     start, end = span if span is not None else (0, info.size - 1)
@@ -54,7 +75,7 @@ async def get_blob(request: Request) -> Response:
     headers |= {"Content-Length": str(length), "Content-Type": "application/octet-stream"}
     if span is not None:
         headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
-    stream = registry.blobs.stream(info, start, length)
+    stream = await registry.blobs.open(info, start, length)
     return StreamingResponse(stream, status_code=206 if span is not None else 200, headers=headers)
 
 
@@ -80,10 +101,7 @@ async def start_upload(request: Request) -> Response:
             return _created(name, digest)
     elif "digest" in params:
         expected = Digest.parse(params["digest"])
-        declared = content_length(request)
-        info = await registry.uploads.put_monolithic(name, declared_body(request), expected)
-        if declared is not None and declared != info.size:
-            raise RegistryError(ErrorCode.SIZE_INVALID)
+        await registry.uploads.put_monolithic(name, body_stream(request), expected, content_length(request))
         return _created(name, expected)
     upload = await registry.uploads.start(name)
     headers = _upload_headers(name, upload)

@@ -7,6 +7,8 @@ import logging
 import uuid
 from typing import Any
 
+import aiohttp
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,11 +16,41 @@ from shared.errors import ErrorCode, RegistryError
 
 log = logging.getLogger("registry.api")
 API_VERSION_HEADER = (b"docker-distribution-api-version", b"registry/2.0")
+#: Seconds a client is asked to wait before retrying when storage is unavailable.
+UNAVAILABLE_RETRY_AFTER = 5
+
+# What storage (or the network to it) failing looks like once the clients' retries are spent.
+_UNREACHABLE = (
+    ServiceRequestError,  # could not connect or send (azure-core), timeouts included
+    ServiceResponseError,  # no answer, or a broken one
+    aiohttp.ClientConnectionError,
+    aiohttp.ClientPayloadError,
+    ConnectionError,
+    TimeoutError,  # shared.storage.clients.StorageTimeout among them
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error``, or an error it was raised from, says storage is unreachable or failing:
+    connection errors, timeouts, and 5xx answers."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _UNREACHABLE):
+            return True
+        if isinstance(current, HttpResponseError) and (current.status_code or 0) >= 500:
+            return True
+        if isinstance(current, BaseExceptionGroup):
+            return all(is_unavailable(inner) for inner in current.exceptions)
+        current = current.__cause__
+    return False
 
 
 class ErrorBoundary:
-    """ASGI middleware: turns :class:`RegistryError` into the spec's JSON errors and anything
-    unexpected into UNKNOWN/500 with a request id (details go to the log, not the client)."""
+    """ASGI middleware: turns :class:`RegistryError` into the spec's JSON errors, storage being
+    unreachable into UNAVAILABLE/503 with ``Retry-After``, and anything else unexpected into
+    UNKNOWN/500; both carry a request id (details go to the log, not the client)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -48,12 +80,18 @@ class ErrorBoundary:
             if started:
                 raise
             await _send_error(send_with_headers, scope, error)
-        except Exception:
-            log.exception("unhandled error (request %s)", request_id)
+        except Exception as error:
+            if is_unavailable(error):
+                log.warning("storage unavailable (request %s): %r", request_id, error, exc_info=error)
+                answer = RegistryError(ErrorCode.UNAVAILABLE, "storage is temporarily unavailable",
+                                       detail={"requestId": request_id},
+                                       headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)})
+            else:
+                log.exception("unhandled error (request %s)", request_id)
+                answer = RegistryError(ErrorCode.UNKNOWN, detail={"requestId": request_id})
             if started:
                 raise
-            unknown = RegistryError(ErrorCode.UNKNOWN, detail={"requestId": request_id})
-            await _send_error(send_with_headers, scope, unknown)
+            await _send_error(send_with_headers, scope, answer)
 
 
 def error_response(error: RegistryError, method: str) -> Response:

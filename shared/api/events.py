@@ -1,16 +1,20 @@
-"""The API's side of events: the request facts an event carries, and the outbox sweeper."""
+"""The API's side of events: the request facts an event carries, and the web process's own
+background loops (the outbox sweeper, and under ``make run`` the timer and queue functions)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
+from collections.abc import Coroutine
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 
 from shared.api.http import open_registry
 from shared.events.model import RequestInfo
+from shared.local_jobs import run_background_jobs
 from shared.settings import Settings, SettingsError
 
 log = logging.getLogger("registry.api.events")
@@ -27,22 +31,33 @@ def request_info(request: Request) -> RequestInfo:
                        request.headers.get("user-agent", ""))
 
 
-def start_outbox_sweeper(app: Starlette) -> asyncio.Task[None] | None:
-    """With REGISTRY_OUTBOX_SWEEP_SECONDS > 0, republish the outbox from this process (``make run``).
+def start_background(app: Starlette) -> asyncio.Task[None] | None:
+    """Start this process's background loops, if the settings ask for any; the task runs them all.
 
-    Under Azure Functions the timer function does it instead (the setting stays 0). The first
-    sweep runs at once, so events a killed process left behind go out as soon as it restarts.
+    With REGISTRY_OUTBOX_SWEEP_SECONDS > 0 the outbox is republished from this process (its first
+    sweep at once, so events a killed process left behind go out as soon as it restarts). With
+    REGISTRY_BACKGROUND_JOBS the timer functions and queue consumers of ``shared.jobs`` run here on
+    their schedules (``make run``). Under Azure Functions both stay off: the host runs the functions.
     """
     try:
         settings = app.state.settings or Settings.from_env()
     except SettingsError:
         return None  # the first request reports the settings error
-    if settings.outbox_sweep_seconds <= 0:
+    loops: list[Coroutine[Any, Any, None]] = []
+    if settings.outbox_sweep_seconds > 0:
+        loops.append(_sweep(app, settings))
+    if settings.background_jobs:
+        loops.append(run_background_jobs(settings))
+    if not loops:
         return None
     app.state.settings = settings
 
-    async def sweep() -> None:
-        registry = await open_registry(app.state)
-        await registry.outbox.sweep_forever(settings.outbox_sweep_seconds)
+    async def run_all() -> None:
+        await asyncio.gather(*loops)
 
-    return asyncio.get_running_loop().create_task(sweep())
+    return asyncio.get_running_loop().create_task(run_all())
+
+
+async def _sweep(app: Starlette, settings: Settings) -> None:
+    registry = await open_registry(app.state)
+    await registry.outbox.sweep_forever(settings.outbox_sweep_seconds)

@@ -5,11 +5,12 @@ Bearer access tokens carry their grants; Basic credentials (admin user, reposito
 or the null GUID with a refresh token) and anonymous callers are looked up. A caller without
 credentials, with an invalid token or with a token that lacks the scope gets 401 and the Bearer
 challenge, so clients fetch a token and retry; a caller whose Basic credentials lack the right
-gets 403 DENIED.
+gets 403 DENIED. Failed logins are throttled per identity and client address (429).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -41,15 +42,47 @@ def service_of(request: Request, registry: Registry) -> str:
     return registry.settings.login_server or request.headers.get("host", "")
 
 
+def client_address(request: Request) -> str:
+    """The caller's address, for throttling failed logins; empty when it cannot be known.
+
+    The ASGI peer when there is one (uvicorn replaces it with ``X-Forwarded-For`` only from the
+    proxies it trusts); behind the Functions host, which passes none, the last ``X-Forwarded-For``
+    entry, the one App Service's front end appends (a client can only add entries before it).
+    IPv6 addresses count per /64, the block one subscriber usually holds.
+    """
+    raw = request.client.host if request.client else ""
+    if not raw:
+        raw = request.headers.get("x-forwarded-for", "").rsplit(",", 1)[-1].strip()
+        if raw.startswith("["):  # [v6]:port
+            raw = raw[1:].partition("]")[0]
+        elif raw.count(":") == 1:  # v4:port
+            raw = raw.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return ""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
 def challenge(request: Request, registry: Registry, need: Need, error: str = "") -> dict[str, str]:
-    """The ``WWW-Authenticate`` header asking for the scopes ``need`` requires."""
-    scheme = request.headers.get("x-forwarded-proto") or request.url.scheme
+    """The ``WWW-Authenticate`` header asking for the scopes ``need`` requires, and those it
+    also asks for (a mount's source, which the caller may hold or not). Only well-formed
+    repository names are named, so nothing from the request can break out of the quoted value."""
+    forwarded = request.headers.get("x-forwarded-proto", "")
+    scheme = forwarded if forwarded in ("http", "https") else request.url.scheme
     service = service_of(request, registry)
     value = f'Bearer realm="{scheme}://{service}/oauth2/token",service="{service}"'
-    scopes = []
+    wanted = []
     for kind, name, action in need.requirements:
         actions = ",".join(need.challenge_actions) if kind == REPOSITORY and need.challenge_actions else action
-        scopes.append(f"{kind}:{name}:{actions}")
+        wanted.append((kind, name, actions))
+    wanted += need.also_asks
+    scopes = [f"{kind}:{name}:{actions}" for kind, name, actions in wanted
+              if kind != REPOSITORY or NAME_RE.fullmatch(name)]
     if scopes:
         value += f',scope="{" ".join(scopes)}"'
     if error:
@@ -73,7 +106,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        need = classify(scope["method"], route_path(scope))
+        need = classify(scope["method"], route_path(scope), scope.get("query_string", b"").decode("latin-1"))
         if need.public:
             await self.app(scope, receive, send)
             return
@@ -97,10 +130,10 @@ class Guard:
         checker: Grant | Permissions
         try:
             if header[:7].lower() == "bearer ":
-                claims = auth.verify_access(header[7:].strip(), service)
+                claims = await auth.verify_access(header[7:].strip(), service)
                 checker = Grant.from_claims(claims.get("access"))
             elif (credentials := parse_basic(header)) is not None:
-                principal = await auth.basic(*credentials, service)
+                principal = await auth.basic(*credentials, service, client_address(request))
                 checker = await auth.permissions(principal)
                 basic = True
             elif header:

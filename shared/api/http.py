@@ -115,20 +115,6 @@ async def body_stream(request: Request) -> AsyncIterator[bytes]:
             yield chunk
 
 
-async def declared_body(request: Request) -> AsyncIterator[bytes]:
-    """The body as it arrives, raising SIZE_INVALID (inside the stream, before its consumer
-    commits anything) when it is longer or shorter than its ``Content-Length``."""
-    declared = content_length(request)
-    received = 0
-    async for chunk in body_stream(request):
-        received += len(chunk)
-        if declared is not None and received > declared:
-            raise RegistryError(ErrorCode.SIZE_INVALID, "body is longer than its Content-Length")
-        yield chunk
-    if declared is not None and received != declared:
-        raise RegistryError(ErrorCode.SIZE_INVALID, "body is shorter than its Content-Length")
-
-
 async def read_limited(request: Request, limit: int, error: ErrorCode) -> bytes:
     """The whole body, refusing with ``error`` once it exceeds ``limit`` bytes."""
     declared = content_length(request)

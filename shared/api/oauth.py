@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from shared.api.guard import service_of
+from shared.api.guard import client_address, service_of
 from shared.api.http import read_limited, registry_of
 from shared.auth.permissions import parse_scopes
 from shared.auth.service import ANONYMOUS, ANONYMOUS_PRINCIPAL, Principal, parse_basic, unauthorized
@@ -48,7 +48,7 @@ async def get_token(request: Request) -> Response:
     registry = await registry_of(request)
     credentials = parse_basic(request.headers.get("authorization", ""))
     if credentials is not None:
-        principal = await registry.auth.basic(*credentials, service_of(request, registry))
+        principal = await registry.auth.basic(*credentials, service_of(request, registry), client_address(request))
     else:
         principal = await _anonymous(registry)
     return await _access_response(request, registry, principal, request.query_params.getlist("scope"))
@@ -64,11 +64,12 @@ async def post_token(request: Request) -> Response:
 
     grant = field("grant_type")
     service = service_of(request, registry)
+    address = client_address(request)
     if grant == "refresh_token":
-        principal = registry.auth.from_refresh_token(field("refresh_token"), service)
+        principal = await registry.auth.from_refresh_token(field("refresh_token"), service, address)
     elif grant == "password":
         if field("username") or field("password"):
-            principal = await registry.auth.basic(field("username"), field("password"), service)
+            principal = await registry.auth.basic(field("username"), field("password"), service, address)
         else:
             principal = await _anonymous(registry)
     else:
@@ -94,5 +95,5 @@ async def exchange(request: Request) -> Response:
     if grant not in ("access_token", "access_token_refresh_token") or not entra_token:
         raise RegistryError(ErrorCode.TOKEN_REQUEST_INVALID, detail={"grant_type": grant[:40]})
     tenant = (form.get("tenant") or [""])[0]
-    refresh = await registry.auth.exchange(entra_token, service_of(request, registry), tenant)
+    refresh = await registry.auth.exchange(entra_token, service_of(request, registry), tenant, client_address(request))
     return JSONResponse({"refresh_token": refresh}, headers={"Cache-Control": "no-store"})

@@ -3,6 +3,10 @@
 The JWKS of tenant ``t`` is read from ``<authority>/<t>/discovery/v2.0/keys``; tests point the
 authority at a local server. Keys are cached per tenant and fetched again when a token names an
 unknown ``kid`` (Entra rotates its keys), at most once per minute.
+
+Each accepted audience is accepted with and without a trailing slash, as ACR does: Entra ID
+writes the audience the way the client asked for the resource (``https://management.azure.com``
+from one SDK, ``https://management.azure.com/`` from another).
 """
 
 from __future__ import annotations
@@ -19,13 +23,18 @@ _PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
 _JWKS_LIFESPAN_SECONDS = 3600
 
 
+def _both_forms(audience: str) -> tuple[str, ...]:
+    bare = audience.rstrip("/")
+    return (bare, bare + "/") if bare else ()
+
+
 class EntraValidator:
     """Validates Entra ID access tokens from allowed tenants."""
 
     def __init__(self, authority: str, tenants: tuple[str, ...], audiences: tuple[str, ...]) -> None:
         self.authority = authority.rstrip("/")
         self.tenants = {t.lower() for t in tenants}
-        self.audiences = list(audiences)
+        self.audiences = sorted({form for audience in audiences for form in _both_forms(audience)})
         self._clients: dict[str, PyJWKClient] = {}
 
     def _client(self, tenant: str) -> PyJWKClient:

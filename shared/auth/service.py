@@ -1,9 +1,15 @@
 """Authentication: who is calling (admin user, token, Entra ID principal, refresh token, nobody),
-what they may do, and the registry's refresh and access tokens for them."""
+what they may do, and the registry's refresh and access tokens for them.
+
+A principal that logged in with a password (the admin user or a scoped token) carries the
+*generation* of that credential: a binding (see :mod:`shared.auth.tokens`) of which password it
+was and that password or its stored hash. Refresh and access tokens carry it, and each use checks
+that the credential is still current: a rotated password, a disabled or deleted token, or a new
+token of the same name ends them. A renewed refresh token never outlives the one it came from.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
@@ -11,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.auth.entra import EntraValidator
-from shared.auth.passwords import generate_password, hash_password, same_secret, verify_password
+from shared.auth.passwords import HashingBusy, cached_match, hash_new, match
 from shared.auth.permissions import (
     ANONYMOUS_PULL,
     EVERYTHING,
@@ -22,13 +28,13 @@ from shared.auth.permissions import (
     role_permissions,
     scope_map_rules,
 )
-from shared.auth.store import ENABLED, IdentityStore
+from shared.auth.store import PASSWORD_NAMES, TOKEN_STATUS_SECONDS, IdentityStore, Token
+from shared.auth.throttle import LoginThrottle
 from shared.auth.tokens import ACCESS, REFRESH, TokenError, TokenSigner, generate_signing_key
 from shared.errors import ErrorCode, RegistryError
 from shared.settings import Settings
 
 log = logging.getLogger("registry.auth")
-_DUMMY_HASH = hash_password(generate_password())
 _MAX_GROUPS = 200  # Entra ID lists at most 200 groups in a JWT before it switches to an overage claim
 NULL_GUID = "00000000-0000-0000-0000-000000000000"
 ADMIN, TOKEN, ENTRA, ANONYMOUS = "admin", "token", "entra", "anonymous"
@@ -37,12 +43,16 @@ ADMIN, TOKEN, ENTRA, ANONYMOUS = "admin", "token", "entra", "anonymous"
 @dataclass(frozen=True)
 class Principal:
     """An authenticated caller: kind (admin, token, entra, anonymous), id and, for Entra ID, the
-    tenant and the object ids of the groups the token lists (role assignments may name a group)."""
+    tenant and the object ids of the groups the token lists (role assignments may name a group);
+    ``generation`` binds it to the password it logged in with, ``expires`` (epoch seconds, 0:
+    none) is the end of the refresh token it came from."""
 
     kind: str
     id: str
     tenant: str = ""
     groups: tuple[str, ...] = ()
+    generation: str = ""
+    expires: int = 0
 
 
 ANONYMOUS_PRINCIPAL = Principal(ANONYMOUS, "")
@@ -67,6 +77,17 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     return username, password
 
 
+def _admin_material(which: str, password: str) -> str:
+    """What the binding of an admin password covers: which one it is and the password itself."""
+    return f"{ADMIN}\0{which}\0{password}"
+
+
+def _token_material(token: Token, which: str, stored: str) -> str:
+    """What the binding of a token password covers: the token, which password, and its hash
+    (new for every password set, so a token created again under an old name differs)."""
+    return f"{TOKEN}\0{token.name}\0{which}\0{stored}"
+
+
 class AuthService:
     """Authenticates callers and issues tokens for one registry."""
 
@@ -79,26 +100,82 @@ class AuthService:
             key = generate_signing_key()
         self.signer = TokenSigner(key, f"registry:{settings.registry_name}", settings.token_previous_key)
         self.entra = EntraValidator(settings.entra_authority, settings.entra_tenants, settings.entra_audiences)
+        self.throttle = LoginThrottle()
+        self._admin_hashes: list[tuple[str, str]] | None = None
 
-    async def basic(self, username: str, password: str, service: str) -> Principal:
-        """The principal a username and password (or null GUID and refresh token) identify."""
+    def _admin_passwords(self) -> list[tuple[str, str]]:
         settings = self.settings
+        pairs = zip(PASSWORD_NAMES, (settings.admin_password, settings.admin_password2), strict=True)
+        return [(which, password) for which, password in pairs if password] if settings.admin_enabled else []
+
+    async def _admin(self) -> list[tuple[str, str]]:
+        """(which, hash) of the admin passwords, hashed with one salt when first needed, so an admin
+        login costs what any other does."""
+        if self._admin_hashes is None:
+            hashes: list[tuple[str, str]] = []
+            for which, password in self._admin_passwords():
+                hashes.append((which, await hash_new(password, [h for _, h in hashes])))
+            self._admin_hashes = hashes
+        return self._admin_hashes
+
+    async def basic(self, username: str, password: str, service: str, address: str = "") -> Principal:
+        """The principal a username and password (or null GUID and refresh token) identify, for a
+        caller at ``address`` (throttled per identity and address: TOOMANYREQUESTS)."""
         if username == NULL_GUID:
-            return self.from_refresh_token(password, service)
-        if username == settings.registry_name and settings.admin_enabled:
-            matched = same_secret(password, settings.admin_password)
-            matched = same_secret(password, settings.admin_password2) or matched
-            if matched:
-                return Principal(ADMIN, username)
+            return await self.from_refresh_token(password, service, address)
+        self.throttle.check(username, address)
+        admin = username == self.settings.registry_name and self.settings.admin_enabled
+        token = None if admin else await self.store.token(username)
+        hashes = await self._admin() if admin else list(token.hashes.items()) if token else []
+        stored = [h for _, h in hashes]
+        index = cached_match(password, stored)
+        attempt = None
+        if index is None:
+            attempt = self.throttle.attempt(username, address)
+            try:
+                index = await match(password, stored)
+            except HashingBusy:
+                self.throttle.undo(attempt)
+                raise RegistryError(ErrorCode.TOOMANYREQUESTS, "too many logins in progress",
+                                    headers={"Retry-After": "1"}) from None
+        principal = None
+        if index is not None:
+            which = hashes[index][0]
+            principal = self._admin_principal(username, which) if admin else self._token_principal(token, which)
+        if principal is None:
+            if attempt is None:
+                self.throttle.charge(username, address)
             raise unauthorized()
-        token = await self.store.token(username)
-        if token is None:
-            # as slow as a real check, so the answer time does not tell which token names exist
-            await asyncio.to_thread(verify_password, password, _DUMMY_HASH)
-            raise unauthorized()
-        if not await token.check(password) or token.status != ENABLED:
-            raise unauthorized()
-        return Principal(TOKEN, username)
+        if attempt is not None:
+            self.throttle.succeeded(attempt)
+        return principal
+
+    def _admin_principal(self, username: str, which: str) -> Principal | None:
+        for name, password in self._admin_passwords():
+            if name == which:
+                return Principal(ADMIN, username, generation=self.signer.bind(_admin_material(which, password)))
+        return None
+
+    def _token_principal(self, token: Token | None, which: str) -> Principal | None:
+        stored = token.current(which) if token is not None and token.enabled else None
+        if token is None or stored is None:
+            return None
+        return Principal(TOKEN, token.name, generation=self.signer.bind(_token_material(token, which, stored)))
+
+    async def _current(self, kind: str, name: str, generation: str, max_age: float) -> bool:
+        """True when the credential ``generation`` binds a principal of ``kind`` to is still current."""
+        if kind == ADMIN:
+            materials = [_admin_material(which, password) for which, password in self._admin_passwords()]
+        elif kind == TOKEN:
+            token = await self.store.token(name, max_age)
+            if token is None or not token.enabled:
+                return False
+            materials = [_token_material(token, which, stored) for which in PASSWORD_NAMES
+                         if (stored := token.current(which)) is not None]
+        else:
+            return True
+        results = [self.signer.bound(generation, material) for material in materials]
+        return any(results)
 
     async def permissions(self, principal: Principal) -> Permissions:
         """Everything ``principal`` may do right now."""
@@ -106,7 +183,7 @@ class AuthService:
             return EVERYTHING if self.settings.admin_enabled else NOTHING
         if principal.kind == TOKEN:
             token = await self.store.token(principal.id)
-            scope_map = await self.store.scope_map(token.scope_map) if token and token.status == ENABLED else None
+            scope_map = await self.store.scope_map(token.scope_map) if token and token.enabled else None
             return Permissions(tuple(scope_map_rules(scope_map.actions))) if scope_map else NOTHING
         options = await self.store.options()
         if principal.kind == ENTRA:
@@ -121,12 +198,14 @@ class AuthService:
             return granted
         return ANONYMOUS_PULL if options.anonymous_pull else NOTHING
 
-    async def exchange(self, entra_token: str, service: str, tenant: str | None) -> str:
+    async def exchange(self, entra_token: str, service: str, tenant: str | None, address: str = "") -> str:
         """A registry refresh token for a valid Entra ID access token."""
+        self.throttle.check("", address)
         try:
             claims = await self.entra.validate(entra_token, tenant or None)
         except TokenError as error:
             log.info("Entra ID token refused: %s", error)
+            self.throttle.charge("", address)
             raise unauthorized("invalid Entra ID token") from None
         groups = claims.get("groups")
         group_ids = tuple(str(g) for g in groups[:_MAX_GROUPS]) if isinstance(groups, list) else ()
@@ -134,39 +213,55 @@ class AuthService:
         return self.refresh_token(principal, service)
 
     def refresh_token(self, principal: Principal, service: str) -> str:
-        """A refresh token naming ``principal`` (its permissions are looked up when it is used)."""
-        extra = {"groups": list(principal.groups)} if principal.groups else {}
+        """A refresh token naming ``principal`` (its permissions are looked up when it is used),
+        ending no later than the refresh token the principal came from."""
+        extra: dict[str, Any] = {"groups": list(principal.groups)} if principal.groups else {}
+        if principal.generation:
+            extra["gen"] = principal.generation
         return self.signer.issue(REFRESH, service, principal.id, self.settings.refresh_token_ttl_seconds,
-                                 kind=principal.kind, tenant=principal.tenant, grant_type="refresh_token", **extra)
+                                 not_after=principal.expires, kind=principal.kind, tenant=principal.tenant,
+                                 grant_type="refresh_token", **extra)
 
-    def from_refresh_token(self, token: str, service: str) -> Principal:
-        """The principal of a valid refresh token for ``service``."""
+    async def from_refresh_token(self, token: str, service: str, address: str = "") -> Principal:
+        """The principal of a valid refresh token for ``service`` whose credential is still current."""
+        self.throttle.check("", address)
         try:
             claims = self.signer.verify(token, REFRESH, service)
+            kind, subject = str(claims.get("kind")), str(claims["sub"])
+            if kind not in (ENTRA, ADMIN, TOKEN):
+                raise TokenError("unknown principal kind")
+            generation = str(claims.get("gen") or "")
+            if not await self._current(kind, subject, generation, 0.0):
+                raise TokenError("its credential was rotated, disabled or deleted")
         except TokenError as error:
             log.info("refresh token refused: %s", error)
+            self.throttle.charge("", address)
             raise unauthorized("invalid refresh token") from None
-        kind = str(claims.get("kind"))
-        if kind not in (ENTRA, ADMIN, TOKEN):
-            raise unauthorized("invalid refresh token")
         groups = claims.get("groups")
         group_ids = tuple(str(g) for g in groups[:_MAX_GROUPS]) if isinstance(groups, list) else ()
-        return Principal(kind, str(claims["sub"]), str(claims.get("tenant") or ""), group_ids)
+        return Principal(kind, subject, str(claims.get("tenant") or ""), group_ids, generation, int(claims["exp"]))
 
     async def access_token(self, principal: Principal, service: str, scopes: list[Scope]) -> str:
         """An access token granting the requested scopes as far as ``principal`` holds them."""
         permissions = await self.permissions(principal)
         access: list[dict[str, Any]] = permissions.grant(scopes)
+        extra: dict[str, Any] = {"gen": principal.generation} if principal.generation else {}
         return self.signer.issue(ACCESS, service, principal.id or ANONYMOUS, self.settings.access_token_ttl_seconds,
-                                 kind=principal.kind, access=access)
+                                 kind=principal.kind, access=access, **extra)
 
-    def verify_access(self, token: str, service: str) -> dict[str, Any]:
-        """The claims of a valid access token for ``service``; UNAUTHORIZED otherwise."""
+    async def verify_access(self, token: str, service: str) -> dict[str, Any]:
+        """The claims of a valid access token for ``service`` whose credential is still current
+        (a scoped token's status as read within :data:`TOKEN_STATUS_SECONDS`); UNAUTHORIZED otherwise."""
         try:
-            return self.signer.verify(token, ACCESS, service)
+            claims = self.signer.verify(token, ACCESS, service)
+            kind = str(claims.get("kind"))
+            if kind in (ADMIN, TOKEN) and not await self._current(
+                    kind, str(claims["sub"]), str(claims.get("gen") or ""), TOKEN_STATUS_SECONDS):
+                raise TokenError("its credential was rotated, disabled or deleted")
         except TokenError as error:
             log.info("access token refused: %s", error)
             raise unauthorized("invalid or expired token") from None
+        return claims
 
 
 __all__ = ["ANONYMOUS_PRINCIPAL", "AuthService", "Principal", "Rule", "parse_basic"]

@@ -1,12 +1,19 @@
 """Identities and permissions in the ``<prefix>auth`` table: registry options, scope maps, tokens
-and Entra ID role assignments. Token passwords are kept only as scrypt hashes."""
+and Entra ID role assignments. Token passwords are kept only as scrypt hashes.
+
+Bearer access tokens of a scoped token are checked against the token's row on every use; the
+row may be served from what this instance read within :data:`TOKEN_STATUS_SECONDS`, so a token
+disabled, deleted or given a new password through another instance stops working there within
+that time (through this instance at once: its own writes drop what it remembered).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,14 +21,20 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables.aio import TableClient
 
-from shared.auth.passwords import generate_password, hash_password, verify_password
+from shared.auth.passwords import generate_password, hash_new
 from shared.auth.permissions import ROLES, SYSTEM_SCOPE_MAPS, scope_map_rules, validate_pattern
 from shared.errors import ErrorCode, RegistryError
 from shared.storage import layout
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{4,49}")
+# Every key of the auth table (names, system scope map names, uuids) is of this form; anything
+# else (``/``, ``\\``, ``#``, ``?``, controls, very long) could not be a key, so is never looked up.
+_KEY_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 PASSWORD_NAMES = ("password1", "password2")
 ENABLED, DISABLED = "enabled", "disabled"
+#: how long a token's row may be served from memory to check its access tokens
+TOKEN_STATUS_SECONDS = 5.0
+_TOKENS_KEPT = 4096
 
 
 def _now() -> datetime:
@@ -81,15 +94,17 @@ class Token:
         passwords = [{"name": n, "expiry": e.isoformat() if e else None} for n, e in self.expiries.items()]
         return {"name": self.name, "scopeMap": self.scope_map, "status": self.status, "passwords": passwords}
 
-    async def check(self, password: str) -> bool:
-        """True when ``password`` is one of the token's unexpired passwords (slow hash, constant time)."""
-        now = _now()
-        matched = False
-        for which, stored in self.hashes.items():
-            expiry = self.expiries.get(which)
-            ok = await asyncio.to_thread(verify_password, password, stored)
-            matched = matched or (ok and (expiry is None or expiry > now))
-        return matched
+    @property
+    def enabled(self) -> bool:
+        """True when the token may be used at all."""
+        return self.status == ENABLED
+
+    def current(self, which: str) -> str | None:
+        """The stored hash of password ``which`` if it is set and has not expired."""
+        expiry = self.expiries.get(which)
+        if expiry is not None and expiry <= _now():
+            return None
+        return self.hashes.get(which)
 
 
 @dataclass(frozen=True)
@@ -111,8 +126,12 @@ class IdentityStore:
 
     def __init__(self, table: TableClient) -> None:
         self.table = table
+        self._tokens: OrderedDict[str, tuple[float, Token | None]] = OrderedDict()
+        self._token_writes = 0  # a read that overlapped a write does not remember what it read
 
     async def _get(self, partition: str, key: str) -> dict[str, Any] | None:
+        if not _KEY_RE.fullmatch(key):
+            return None
         try:
             return dict(await self.table.get_entity(partition, key))
         except ResourceNotFoundError:
@@ -159,7 +178,7 @@ class IdentityStore:
         """A system or user-defined scope map, or None."""
         if name in SYSTEM_SCOPE_MAPS:
             return ScopeMap(name, SYSTEM_SCOPE_MAPS[name], "", system=True)
-        row = await self._get(layout.SCOPE_MAP_PARTITION, name)
+        row = await self._get(layout.SCOPE_MAP_PARTITION, name) if _NAME_RE.fullmatch(name) else None
         if row is None:
             return None
         return ScopeMap(name, json.loads(row["actions"]), str(row.get("description") or ""))
@@ -185,14 +204,34 @@ class IdentityStore:
             raise _missing("scope map", scope_map)
         await self.table.upsert_entity({"PartitionKey": layout.TOKEN_PARTITION, "RowKey": name,
                                         "scope_map": scope_map, "status": status}, mode="merge")
+        self._forget(name)
         token = await self.token(name)
         assert token is not None
         return token
 
-    async def token(self, name: str) -> Token | None:
-        """A token by name, or None."""
+    async def token(self, name: str, max_age: float = 0.0) -> Token | None:
+        """A token by name, or None (at once for a name no token can have); ``max_age`` > 0 allows
+        what this instance read within that many seconds."""
+        if not _NAME_RE.fullmatch(name):
+            return None
+        now = time.monotonic()
+        remembered = self._tokens.get(name)
+        if remembered is not None and now - remembered[0] < max_age:
+            return remembered[1]
+        writes = self._token_writes
         row = await self._get(layout.TOKEN_PARTITION, name)
-        return None if row is None else _token(row)
+        token = None if row is None else _token(row)
+        if writes == self._token_writes:
+            self._tokens[name] = (now, token)
+            self._tokens.move_to_end(name)
+            while len(self._tokens) > _TOKENS_KEPT:
+                self._tokens.popitem(last=False)
+        return token
+
+    def _forget(self, name: str) -> None:
+        """After a write to token ``name``: what this instance remembered of it is stale."""
+        self._token_writes += 1
+        self._tokens.pop(name, None)
 
     async def tokens(self) -> list[Token]:
         """Every token."""
@@ -201,17 +240,21 @@ class IdentityStore:
     async def delete_token(self, name: str) -> None:
         """Delete a token."""
         await self._delete(layout.TOKEN_PARTITION, name, "token")
+        self._forget(name)
 
     async def new_password(self, name: str, which: str, expiry: datetime | None) -> str:
         """Generate ``which`` (password1 or password2) of a token; the only time it is readable."""
         if which not in PASSWORD_NAMES:
             raise RegistryError(ErrorCode.NAME_INVALID, "password name is password1 or password2")
-        if await self.token(name) is None:
+        token = await self.token(name)
+        if token is None:
             raise _missing("token", name)
         password = generate_password()
-        hashed = await asyncio.to_thread(hash_password, password)
+        # the other password's salt, so that one scrypt computation checks both
+        hashed = await hash_new(password, [h for w, h in token.hashes.items() if w != which])
         await self.table.upsert_entity({"PartitionKey": layout.TOKEN_PARTITION, "RowKey": name,
                                         which: hashed, f"{which}_expiry": expiry}, mode="merge")
+        self._forget(name)
         return password
 
     async def assign_role(self, principal: str, role: str, repository: str | None = None) -> RoleAssignment:

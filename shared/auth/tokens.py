@@ -5,12 +5,19 @@ RFC 7638 thumbprint, so a rotated key and its predecessor are told apart, and to
 the previous key stay valid until they expire. The Azure SDK reads a token's payload with plain
 base64 and breaks on ``-`` and ``_``; in ASCII JSON only ``>``, ``?``, ``~`` and DEL produce those,
 so the encoder writes them as ``\\u`` escapes and no payload ever contains either character.
+
+Tokens issued to the admin user or a scoped token carry a *binding* (``gen``) of the credential
+they came from: an HMAC, keyed by a secret derived from the signing key, of which password it was
+and that password (the admin user's) or its stored hash (a scoped token's, new for every
+password set). It proves which credential generation a token belongs to without revealing
+anything a guess could be checked against.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -48,6 +55,7 @@ class _Key:
     algorithm: str
     private: Any
     public: Any
+    binding_secret: bytes
 
 
 def _load(pem: str) -> _Key:
@@ -60,7 +68,10 @@ def _load(pem: str) -> _Key:
         raise ValueError("the token signing key must be an RSA or EC P-256 private key")
     members = {k: jwk[k] for k in ("crv", "e", "kty", "n", "x", "y") if k in jwk}
     canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
-    return _Key(_thumbprint(canonical), algorithm, key, key.public_key())
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    secret = hashlib.sha256(b"registry credential binding\0" + der).digest()
+    return _Key(_thumbprint(canonical), algorithm, key, key.public_key(), secret)
 
 
 def _thumbprint(canonical: bytes) -> str:
@@ -86,17 +97,30 @@ class TokenSigner:
             previous = _load(previous_key)
             self._keys[previous.kid] = previous
 
-    def issue(self, token_type: str, audience: str, subject: str, ttl_seconds: int, **claims: Any) -> str:
-        """A signed token of ``token_type`` (access or refresh) for ``audience``, valid ``ttl_seconds``."""
+    def issue(self, token_type: str, audience: str, subject: str, ttl_seconds: int, *, not_after: int = 0,
+              **claims: Any) -> str:
+        """A signed token of ``token_type`` (access or refresh) for ``audience``, valid ``ttl_seconds``
+        but not beyond ``not_after`` (epoch seconds; 0: no such bound)."""
         now = int(time.time())
+        expires = min(now + ttl_seconds, not_after) if not_after else now + ttl_seconds
         payload = {
-            "jti": secrets.token_hex(16), "sub": subject, "nbf": now - 1, "iat": now, "exp": now + ttl_seconds,
+            "jti": secrets.token_hex(16), "sub": subject, "nbf": now - 1, "iat": now, "exp": expires,
             "iss": self.issuer, "aud": audience, "typ": token_type, **claims,
         }
         return jwt.encode(
             payload, self.current.private, algorithm=self.current.algorithm,
             headers={"kid": self.current.kid}, json_encoder=_SafeJSONEncoder,
         )
+
+    def bind(self, material: str) -> str:
+        """The binding of a credential (``material`` names it and holds its secret) under the current key."""
+        return _binding(self.current.binding_secret, material)
+
+    def bound(self, binding: str, material: str) -> bool:
+        """True when ``binding`` was made by :meth:`bind` of ``material`` under any known key."""
+        results = [hmac.compare_digest(binding.encode(), _binding(key.binding_secret, material).encode())
+                   for key in self._keys.values()]
+        return any(results)
 
     def verify(self, token: str, kind: str, audience: str) -> dict[str, Any]:
         """The claims of ``token`` if it is a valid ``kind`` token for ``audience``; else TokenError."""
@@ -114,3 +138,7 @@ class TokenSigner:
         if claims.get("typ") != kind:
             raise TokenError(f"not a {kind} token")
         return claims
+
+
+def _binding(secret: bytes, material: str) -> str:
+    return hmac.new(secret, material.encode(), hashlib.sha256).hexdigest()[:32]

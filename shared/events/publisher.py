@@ -16,7 +16,7 @@ from shared.settings import Settings
 from shared.storage.clients import StorageClients
 
 #: A plain function an Event Grid-triggered function calls: it takes one delivered event.
-EventHandler = Callable[[Mapping[str, Any]], Awaitable[None]]
+EventHandler = Callable[[Mapping[str, Any]], Awaitable[object]]
 
 
 class EventPublisher(Protocol):

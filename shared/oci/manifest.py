@@ -1,12 +1,16 @@
-"""Manifest media types and parsing: what a manifest references, its subject and artifact type."""
+"""Manifest media types and parsing: what a manifest references, its subject and artifact type.
+
+The rules a manifest must follow are in :mod:`shared.oci.spec`; this module turns a valid one into
+the :class:`Manifest` the registry stores and indexes.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import ErrorCode, RegistryError
+from shared.oci import spec
 from shared.oci.digest import Digest
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -17,6 +21,7 @@ OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 
 IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
+DOCKER_TYPES = frozenset({DOCKER_MANIFEST, DOCKER_MANIFEST_LIST})
 MANIFEST_TYPES = IMAGE_TYPES | INDEX_TYPES
 # Layers a registry may not hold (they carry their own URLs); pushes need not upload them.
 FOREIGN_LAYER_TYPES = frozenset(
@@ -80,85 +85,93 @@ class Manifest:
         )
 
 
-def _invalid(message: str) -> RegistryError:
-    return RegistryError(ErrorCode.MANIFEST_INVALID, message)
-
-
-def _descriptor(doc: Any, where: str) -> Descriptor:
+def descriptor(doc: Any, where: str, in_index: bool = False) -> Descriptor:
+    """Parse a descriptor by the image-spec's rules (with ``platform`` when it is an index entry)."""
     if not isinstance(doc, dict):
-        raise _invalid(f"{where} is not a descriptor")
-    media_type, digest, size = doc.get("mediaType"), doc.get("digest"), doc.get("size")
-    if not isinstance(media_type, str) or not media_type:
-        raise _invalid(f"{where} has no mediaType")
-    if not isinstance(digest, str):
-        raise _invalid(f"{where} has no digest")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise _invalid(f"{where} has no valid size")
-    try:
-        parsed = Digest.parse(digest)
-    except RegistryError:
-        raise _invalid(f"{where} has an invalid digest") from None
-    annotations = doc.get("annotations") or {}
-    platform = doc.get("platform") or {}
-    urls = doc.get("urls") or []
-    artifact_type = doc.get("artifactType") or ""
-    if not isinstance(annotations, dict) or not isinstance(platform, dict) or not isinstance(urls, list):
-        raise _invalid(f"{where} has malformed annotations, platform or urls")
-    return Descriptor(media_type, parsed, size, str(artifact_type), annotations, platform, tuple(map(str, urls)))
+        raise spec.invalid(f"{where} must be a descriptor object")
+    for key in ("mediaType", "digest", "size"):
+        if key not in doc:
+            raise spec.invalid(f"{where}.{key} is required")
+    media_type = spec.media_type(doc["mediaType"], f"{where}.mediaType")
+    digest = spec.digest(doc["digest"], f"{where}.digest")
+    size = spec.size(doc["size"], f"{where}.size")
+    annotations = spec.string_map(doc["annotations"], f"{where}.annotations") if "annotations" in doc else {}
+    urls = spec.urls(doc["urls"], f"{where}.urls") if "urls" in doc else ()
+    artifact_type = spec.media_type(doc["artifactType"], f"{where}.artifactType") if "artifactType" in doc else ""
+    if "data" in doc:
+        spec.embedded(doc["data"], f"{where}.data", digest, size)
+    platform = spec.platform(doc["platform"], f"{where}.platform") if in_index and "platform" in doc else {}
+    return Descriptor(media_type, digest, size, artifact_type, annotations, platform, urls)
 
 
-def parse_manifest(raw: bytes, content_type: str) -> Manifest:
-    """Parse manifest bytes sent with ``content_type``; raise MANIFEST_INVALID on anything wrong."""
+def _media_type(doc: dict[str, Any], content_type: str) -> str:
+    """The manifest's media type: the ``Content-Type`` it was sent with, else its ``mediaType``."""
+    declared = doc.get("mediaType")
+    if "mediaType" in doc and not isinstance(declared, str):
+        raise spec.invalid("mediaType must be a string")
+    media_type = content_type.split(";")[0].strip() or declared or ""
+    if declared is not None and declared != media_type:
+        raise spec.invalid(f"mediaType {declared[:100]!r} does not match Content-Type {media_type[:100]!r}")
+    if media_type not in MANIFEST_TYPES:
+        spec.check_version(doc)  # names Docker schema 1 when that is what was sent
+        raise spec.invalid(f"unsupported manifest media type {media_type[:100]!r}")
+    if media_type in DOCKER_TYPES and declared is None:
+        raise spec.invalid("a Docker schema 2 manifest must declare its mediaType")
+    return media_type
+
+
+def _count(items: Any, where: str, extra: int = 0) -> list[Any]:
+    if not isinstance(items, list):
+        raise spec.invalid(f"{where} must be an array")
+    if len(items) + extra > spec.MAX_DESCRIPTORS:
+        raise spec.invalid(f"a manifest may reference at most {spec.MAX_DESCRIPTORS} descriptors",
+                           {"limit": spec.MAX_DESCRIPTORS})
+    return items
+
+
+def parse_manifest(raw: bytes, content_type: str, algorithm: str = "sha256") -> Manifest:
+    """Parse and validate manifest bytes sent with ``content_type``; MANIFEST_INVALID on anything
+    that breaks the image-spec or Docker schema 2 (see :mod:`shared.oci.spec`). ``algorithm``
+    names the digest the manifest is stored under."""
     if len(raw) > MAX_MANIFEST_BYTES:
         raise RegistryError(ErrorCode.MANIFEST_TOO_LARGE, detail={"limit": MAX_MANIFEST_BYTES})
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise _invalid("manifest is not valid JSON") from None
+    doc = spec.load_json(raw)
     if not isinstance(doc, dict):
-        raise _invalid("manifest is not a JSON object")
-    declared = doc.get("mediaType")
-    media_type = content_type.split(";")[0].strip() or (declared if isinstance(declared, str) else "")
-    if declared is not None and declared != media_type:
-        raise _invalid(f"mediaType {declared!r} does not match Content-Type {media_type!r}")
-    if media_type not in MANIFEST_TYPES:
-        if doc.get("schemaVersion") == 1:
-            raise _invalid("Docker schema 1 manifests are not supported")
-        raise _invalid(f"unsupported manifest media type {media_type!r}")
-    if doc.get("schemaVersion") != 2:
-        raise _invalid("schemaVersion must be 2")
+        raise spec.invalid("manifest is not a JSON object")
+    media_type = _media_type(doc, content_type)
+    spec.check_version(doc)
     config: Descriptor | None = None
     blobs: list[Descriptor] = []
     children: list[Descriptor] = []
     if media_type in IMAGE_TYPES:
-        config = _descriptor(doc.get("config"), "config")
-        layers = doc.get("layers")
-        if not isinstance(layers, list):
-            raise _invalid("layers must be a list")
+        if "manifests" in doc:  # else one document reads as an image and an index (CVE-2021-41190)
+            raise spec.invalid("an image manifest must not have manifests")
+        if "config" not in doc or "layers" not in doc:
+            raise spec.invalid("an image manifest needs config and layers")
+        layers = _count(doc["layers"], "layers", extra=1)
+        config = descriptor(doc["config"], "config")
         blobs.append(config)
         for i, layer in enumerate(layers):
-            descriptor = _descriptor(layer, f"layers[{i}]")
-            if not (descriptor.media_type in FOREIGN_LAYER_TYPES and descriptor.urls):
-                blobs.append(descriptor)
+            item = descriptor(layer, f"layers[{i}]")
+            if not (item.media_type in FOREIGN_LAYER_TYPES and item.urls):
+                blobs.append(item)
     else:
-        manifests = doc.get("manifests")
-        if not isinstance(manifests, list):
-            raise _invalid("manifests must be a list")
-        children = [_descriptor(m, f"manifests[{i}]") for i, m in enumerate(manifests)]
-    subject = _descriptor(doc["subject"], "subject") if doc.get("subject") is not None else None
-    artifact_type = doc.get("artifactType") or ""
-    if not isinstance(artifact_type, str):
-        raise _invalid("artifactType must be a string")
+        if "config" in doc or "layers" in doc:
+            raise spec.invalid("an index must not have config or layers")
+        if "manifests" not in doc:
+            raise spec.invalid("an index needs manifests")
+        entries = _count(doc["manifests"], "manifests")
+        children = [descriptor(m, f"manifests[{i}]", in_index=True) for i, m in enumerate(entries)]
+    subject = descriptor(doc["subject"], "subject") if "subject" in doc else None
+    artifact_type = spec.media_type(doc["artifactType"], "artifactType") if "artifactType" in doc else ""
     if not artifact_type and config is not None:
         # The referrers API reports the config media type when artifactType is absent.
         artifact_type = config.media_type
-    annotations = doc.get("annotations") or {}
-    if not isinstance(annotations, dict):
-        raise _invalid("annotations must be an object")
+    annotations = spec.string_map(doc["annotations"], "annotations") if "annotations" in doc else {}
     return Manifest(
         raw=raw,
         media_type=media_type,
-        digest=Digest.of(raw),
+        digest=Digest.of(raw, algorithm),
         config=config,
         blobs=tuple(blobs),
         children=tuple(children),

@@ -6,16 +6,21 @@ itself is stored once per digest in the whole registry.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 
 from shared.errors import ErrorCode, RegistryError
 from shared.oci.digest import Digest
 from shared.storage import layout
 from shared.storage.clients import StorageClients
+from shared.storage.values import int64, read_int
+
+log = logging.getLogger("registry.blobs")
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ class BlobService:
             )
         except ResourceNotFoundError:
             raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": str(digest)}) from None
-        return BlobInfo(digest, int(row["size"]), str(row["location"]))
+        return BlobInfo(digest, read_int(row["size"]), str(row["location"]))
 
     async def is_linked(self, repository: str, digest: Digest) -> bool:
         """True when ``digest`` is linked into ``repository``."""
@@ -61,7 +66,7 @@ class BlobService:
             row = await self.storage.blobs.get_entity(str(digest), "")
         except ResourceNotFoundError:
             return None
-        return BlobInfo(digest, int(row["size"]), str(row["location"]))
+        return BlobInfo(digest, read_int(row["size"]), str(row["location"]))
 
     async def link(self, repository: str, info: BlobInfo) -> None:
         """Make ``info`` visible in ``repository`` (idempotent)."""
@@ -69,33 +74,53 @@ class BlobService:
             {
                 "PartitionKey": layout.encode_repository(repository),
                 "RowKey": layout.link_key(str(info.digest)),
-                "size": info.size,
+                "size": int64(info.size),
                 "location": info.location,
                 "linked": _now(),
             }
         )
 
     async def index(self, info: BlobInfo) -> BlobInfo:
-        """Record freshly committed content; when the digest is already stored, keep the old copy.
+        """Record freshly committed, verified content unless the digest is indexed already.
 
-        Returns the entry that won. The caller deletes its own data blob if it lost, so each
-        digest is stored once however many uploads raced.
+        Returns the entry that holds: ``info`` when it was recorded, else the existing one (the
+        caller decides whether that copy is sound, and deletes its own if so). The row is only
+        ever created here, never overwritten, so two racing uploads cannot both win.
         """
-        entity = {"PartitionKey": str(info.digest), "RowKey": "", "size": info.size, "location": info.location}
-        try:
-            await self.storage.blobs.create_entity(entity)
-            return info
-        except ResourceExistsError:
-            existing = await self.indexed(info.digest)
-            if existing is None:  # deleted in between: try once more
-                await self.storage.blobs.upsert_entity(entity)
+        entity = {"PartitionKey": str(info.digest), "RowKey": "", "size": int64(info.size), "location": info.location}
+        for _ in range(3):
+            try:
+                await self.storage.blobs.create_entity(entity)
                 return info
-            return existing
+            except ResourceExistsError:
+                existing = await self.indexed(info.digest)
+                if existing is not None:
+                    return existing
+                # The row was removed between the two calls: create it again, still conditionally.
+        raise RegistryError(ErrorCode.UNAVAILABLE, "the blob index is changing; retry the upload")
+
+    async def repoint(self, info: BlobInfo, unsound: BlobInfo) -> BlobInfo:
+        """Point the digest's index row at ``info`` if it still names ``unsound``; returns the row now."""
+        try:
+            row = await self.storage.blobs.get_entity(str(info.digest), "")
+        except ResourceNotFoundError:
+            return await self.index(info)
+        if str(row["location"]) != unsound.location:
+            return BlobInfo(info.digest, read_int(row["size"]), str(row["location"]))
+        entity = {"PartitionKey": str(info.digest), "RowKey": "", "size": int64(info.size), "location": info.location}
+        try:
+            await self.storage.blobs.update_entity(entity, mode="replace", etag=row.metadata["etag"],
+                                                   match_condition=MatchConditions.IfNotModified)
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return await self.indexed(info.digest) or await self.index(info)
+        return info
 
     async def mount(self, repository: str, digest: Digest, source: str | None) -> BlobInfo | None:
         """Link ``digest`` into ``repository`` from ``source`` (or from anywhere when None).
 
-        Returns None when the blob cannot be mounted, so the caller starts an upload instead.
+        Returns None when the blob cannot be mounted, so the caller starts an upload instead;
+        that includes data that is missing or labelled with another digest, so a bad copy is
+        never spread and the upload that follows repairs the index.
         """
         if source is not None:
             try:
@@ -107,8 +132,19 @@ class BlobService:
             if found is None:
                 return None
             info = found
+        if not await self.is_sound(info):
+            log.error("not mounting %s: its data %s is missing or labelled otherwise", digest, info.location)
+            return None
         await self.link(repository, info)
         return info
+
+    async def is_sound(self, info: BlobInfo) -> bool:
+        """True when ``info``'s data blob exists, has its size and is labelled with its digest."""
+        try:
+            props = await self.storage.container.get_blob_client(info.location).get_blob_properties()
+        except ResourceNotFoundError:
+            return False
+        return int(props.size) == info.size and (props.metadata or {}).get("digest") == str(info.digest)
 
     async def unlink(self, repository: str, digest: Digest) -> None:
         """Remove the blob from ``repository``; the data stays for other repositories."""
@@ -122,12 +158,29 @@ class BlobService:
         """A short-lived read-only URL of the blob's data."""
         return await self.storage.read_url(info.location)
 
+    async def open(self, info: BlobInfo, start: int, length: int) -> AsyncIterator[bytes]:
+        """Start reading bytes ``start .. start+length-1`` of the blob; returns their chunks.
+
+        The download starts before this returns, so a missing data blob is BLOB_UNKNOWN here
+        rather than a response cut short.
+        """
+        if length == 0:
+            return _empty()
+        try:
+            downloader = await self.storage.container.get_blob_client(info.location).download_blob(
+                offset=start, length=length
+            )
+        except ResourceNotFoundError:
+            log.error("blob %s is indexed at %s, which is missing", info.digest, info.location)
+            raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": str(info.digest)}) from None
+        return downloader.chunks()
+
     async def stream(self, info: BlobInfo, start: int, length: int) -> AsyncIterator[bytes]:
         """The bytes ``start .. start+length-1`` of the blob, in chunks."""
-        if length == 0:
-            return
-        downloader = await self.storage.container.get_blob_client(info.location).download_blob(
-            offset=start, length=length
-        )
-        async for chunk in downloader.chunks():
+        async for chunk in await self.open(info, start, length):
             yield chunk
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator

@@ -13,7 +13,7 @@ from shared.oci.manifest import Descriptor
 from shared.oci.names import MAX_NAME_LENGTH
 from shared.storage import layout
 from shared.storage.clients import StorageClients
-from shared.storage.values import parse_int64
+from shared.storage.values import parse_int64, read_int
 
 MAX_PAGE = 1000
 _LONGEST_TAG = 128  # shared.oci.names.TAG_RE
@@ -99,7 +99,7 @@ class DiscoveryService:
                 Descriptor(
                     media_type=row["media_type"],
                     digest=Digest.parse(row["RowKey"][len(prefix):]),
-                    size=int(row["size"]),
+                    size=read_int(row["size"]),
                     artifact_type=row.get("artifact_type") or "",
                     annotations=json.loads(row.get("annotations") or "{}"),
                 )

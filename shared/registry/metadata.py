@@ -14,6 +14,7 @@ from shared.registry.locks import FLAGS, LockService, changeable_attributes
 from shared.registry.manifests import ManifestService
 from shared.storage import layout
 from shared.storage.clients import StorageClients
+from shared.storage.values import read_int
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -143,7 +144,7 @@ class MetadataService:
             references.append({"digest": child["digest"], "architecture": platform.get("architecture"),
                                "os": platform.get("os")})
         doc: dict[str, Any] = {
-            "digest": row["digest"], "imageSize": int(row.get("image_size") or row.get("size") or 0),
+            "digest": row["digest"], "imageSize": read_int(row.get("image_size")) or read_int(row.get("size")),
             "createdTime": _time(row.get("created")), "lastUpdateTime": _time(row.get("updated")),
             "mediaType": row.get("media_type"), "tags": tags, "changeableAttributes": changeable_attributes(row),
         }

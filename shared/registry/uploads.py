@@ -2,11 +2,17 @@
 
 Each PATCH streams its body into Put Block calls of at most ``upload_block_bytes`` and feeds
 the same bytes to a resumable hash whose state is saved with the upload, so the final PUT only
-commits the block list (Put Block List) and compares digests: no data is re-read or copied.
+commits the block list (Put Block List) and compares digests: no data is re-read or copied
+(except for a digest of another algorithm than the one hashed, see ``content.py``).
 
 Block ids carry a random prefix chosen per request, so two requests racing on one upload never
 overwrite each other's blocks; only the request whose state update wins (ETag) has its blocks
 committed. The upload row records each request's prefix and block count.
+
+A session ends once. Whatever ends it (the final PUT, a DELETE, a wrong digest, the purge)
+first claims the row with the ETag it read, marking it ``ended``; a request that loses the
+claim, or finds the row ended or gone, answers BLOB_UPLOAD_UNKNOWN. Only the claimant touches
+the data blob, so a late request can neither overwrite committed content nor delete it.
 """
 
 from __future__ import annotations
@@ -19,19 +25,22 @@ from datetime import UTC, datetime, timedelta
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob import BlobBlock, ContentSettings
 from azure.storage.blob.aio import BlobClient
 
 from shared.errors import ErrorCode, RegistryError
 from shared.oci.digest import Digest, ResumableHash
 from shared.registry.blobs import BlobInfo, BlobService
+from shared.registry.content import ContentStore
 from shared.storage import layout
 from shared.storage.blocks import BlockWriter, block_id
 from shared.storage.clients import StorageClients
+from shared.storage.values import int64, read_int
 
 _SEGMENT = struct.Struct(">II")  # (request prefix, blocks staged by that request)
 MAX_SEGMENTS = 60_000 // _SEGMENT.size  # a binary table property holds at most 64 KiB
 _UPLOAD_ID_LENGTH = 32
+_ENDED = "ended"  # the ``state`` of a row whose session was claimed by the request ending it
+_CANCEL_ATTEMPTS = 5
 
 
 def validate_upload_id(upload_id: str) -> str:
@@ -64,6 +73,7 @@ class UploadService:
     def __init__(self, storage: StorageClients, blobs: BlobService, block_size: int) -> None:
         self.storage = storage
         self.blobs = blobs
+        self.content = ContentStore(storage, blobs, block_size)
         self.block_size = block_size
 
     async def start(self, repository: str) -> Upload:
@@ -74,20 +84,20 @@ class UploadService:
         return upload
 
     async def get(self, repository: str, upload_id: str) -> Upload:
-        """The upload ``upload_id`` of ``repository``; BLOB_UPLOAD_UNKNOWN otherwise."""
+        """The open upload ``upload_id`` of ``repository``; BLOB_UPLOAD_UNKNOWN otherwise."""
         validate_upload_id(upload_id)
         try:
             row = await self.storage.uploads.get_entity(upload_id, "")
         except ResourceNotFoundError:
             raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id}) from None
-        if row["repository"] != repository:
+        if row["repository"] != repository or row.get("state") == _ENDED:
             raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id})
         raw = bytes(row.get("segments") or b"")
         segments = [_SEGMENT.unpack_from(raw, i) for i in range(0, len(raw), _SEGMENT.size)]
         return Upload(
             id=upload_id,
             repository=repository,
-            offset=int(row["offset"]),
+            offset=read_int(row["offset"]),
             segments=segments,
             algorithm=str(row["algorithm"]),
             hash_state=bytes(row["hash_state"]) if row.get("hash_state") else None,
@@ -108,20 +118,7 @@ class UploadService:
         if len(upload.segments) >= MAX_SEGMENTS:
             raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, "too many chunks in one upload; send larger chunks")
         hasher = ResumableHash(upload.algorithm, upload.hash_state)
-        writer = BlockWriter(self._data(upload), hasher, self.block_size)
-        received = 0
-        try:
-            async for chunk in body:
-                received += len(chunk)
-                if length is not None and received > length:
-                    raise RegistryError(ErrorCode.SIZE_INVALID, "body is longer than its declared length")
-                await writer.write(chunk)
-            await writer.close()
-        except BaseException:
-            await writer.abort()
-            raise
-        if length is not None and writer.written != length:
-            raise RegistryError(ErrorCode.SIZE_INVALID, "body is shorter than its declared length")
+        writer = await _stream(BlockWriter(self._data(upload), hasher, self.block_size), body, length)
         if writer.blocks == 0:
             return upload
         updated = Upload(
@@ -136,90 +133,96 @@ class UploadService:
         return await self._save(updated) if save else updated
 
     async def complete(self, upload: Upload, expected: Digest) -> BlobInfo:
-        """Commit the staged blocks as the blob ``expected`` and link it into the repository.
+        """End the upload: commit its blocks as the blob ``expected`` and link it into the repository.
 
-        A digest that does not match cancels the upload (DIGEST_INVALID). If the content is
-        already stored, the new copy is dropped and the stored one linked.
+        The session is claimed (ETag) before anything is committed, so of several requests
+        ending one upload exactly one goes on; the others answer BLOB_UPLOAD_UNKNOWN (416 if
+        a PATCH moved the upload on meanwhile). A digest that does not match ends the upload
+        (DIGEST_INVALID); content already stored is linked instead of stored twice.
         """
-        hasher = ResumableHash(upload.algorithm, upload.hash_state)
-        actual = hasher.digest()
-        if actual != expected:
-            await self.cancel(upload)
-            raise RegistryError(
-                ErrorCode.DIGEST_INVALID, detail={"expected": str(expected), "actual": str(actual)}
-            )
-        info = await self.commit(self._data(upload), upload.block_ids(), actual, upload.offset)
+        verified = expected.algorithm == upload.algorithm
+        if verified:
+            actual = ResumableHash(upload.algorithm, upload.hash_state).digest()
+            if actual != expected:
+                await self.cancel(upload, retry=False)
+                raise RegistryError(
+                    ErrorCode.DIGEST_INVALID, detail={"expected": str(expected), "actual": str(actual)}
+                )
+        claim = await self._claim(upload)
+        try:
+            info = await self.content.store(self._data(upload), upload.block_ids(), expected, upload.offset, verified)
+        except RegistryError as error:
+            if error.code in (ErrorCode.DIGEST_INVALID, ErrorCode.BLOB_UPLOAD_INVALID):
+                await self._forget(upload, claim)  # nothing of it was kept; otherwise the purge settles it
+            raise
         await self.blobs.link(upload.repository, info)
-        await self._delete_row(upload)
+        await self._forget(upload, claim)
         return info
 
-    async def commit(self, blob: BlobClient, block_ids: list[str], digest: Digest, size: int) -> BlobInfo:
-        """Commit ``block_ids`` on ``blob`` as the content ``digest`` and index it (deduplicated)."""
-        await blob.commit_block_list(
-            [BlobBlock(block_id=b) for b in block_ids],
-            content_settings=ContentSettings(content_type="application/octet-stream"),
-            metadata={"digest": str(digest)},
-        )
-        info = BlobInfo(digest, size, blob.blob_name)
-        winner = await self.blobs.index(info)
-        if winner.location != info.location:
-            await _delete_quietly(blob)
-        return winner
+    async def put_monolithic(
+        self, repository: str, body: AsyncIterator[bytes], expected: Digest, length: int | None = None
+    ) -> BlobInfo:
+        """Store a whole blob sent in one request (POST with ``digest``) and link it.
 
-    async def put_monolithic(self, repository: str, body: AsyncIterator[bytes], expected: Digest) -> BlobInfo:
-        """Store a whole blob sent in one request (POST with ``digest``) and link it."""
-        upload = Upload(id=uuid.uuid4().hex, repository=repository, algorithm=expected.algorithm)
+        ``length`` (the declared ``Content-Length``) must match what arrives; nothing is
+        stored otherwise, nor when the digest does not match.
+        """
+        blob = self._data(Upload(id=uuid.uuid4().hex, repository=repository))
         hasher = ResumableHash(expected.algorithm)
-        writer = BlockWriter(self._data(upload), hasher, self.block_size)
         try:
-            async for chunk in body:
-                await writer.write(chunk)
-            await writer.close()
+            writer = await _stream(BlockWriter(blob, hasher, self.block_size), body, length)
+            actual = hasher.digest()
+            if actual != expected:
+                raise RegistryError(
+                    ErrorCode.DIGEST_INVALID, detail={"expected": str(expected), "actual": str(actual)}
+                )
         except BaseException:
-            await writer.abort()
-            await _delete_quietly(self._data(upload))
+            await self.content.discard(blob)
             raise
-        actual = hasher.digest()
-        if actual != expected:
-            await _delete_quietly(self._data(upload))  # the blocks just staged, never to be committed
-            raise RegistryError(ErrorCode.DIGEST_INVALID, detail={"expected": str(expected), "actual": str(actual)})
         blocks = [block_id(writer.prefix, i) for i in range(writer.blocks)]
-        info = await self.commit(self._data(upload), blocks, actual, writer.written)
+        info = await self.content.store(blob, blocks, actual, writer.written, verified=True)
         await self.blobs.link(repository, info)
         return info
 
-    async def cancel(self, upload: Upload) -> None:
-        """Drop the upload and whatever it staged."""
-        await self._delete_row(upload)
-        await _delete_quietly(self._data(upload))
+    async def cancel(self, upload: Upload, retry: bool = True) -> None:
+        """End the upload and drop what it staged; BLOB_UPLOAD_UNKNOWN if it already ended.
+
+        With ``retry``, a PATCH that moved the upload on meanwhile does not stop the cancel.
+        """
+        for _ in range(_CANCEL_ATTEMPTS if retry else 1):
+            try:
+                claim = await self._claim(upload)
+                break
+            except RegistryError as error:
+                if not retry or error.code is not ErrorCode.RANGE_INVALID:
+                    raise
+                upload = await self.get(upload.repository, upload.id)
+        else:
+            raise RegistryError(ErrorCode.UNAVAILABLE, "the upload keeps changing; retry the request")
+        await self.content.discard(self._data(upload))
+        await self._forget(upload, claim)
 
     async def purge_stale(self, older_than: timedelta) -> int:
-        """Cancel uploads untouched for ``older_than``; returns how many were purged."""
+        """End uploads untouched for ``older_than``; returns how many were purged.
+
+        Each row is claimed like any other ending, so the purge never races a final PUT; what
+        an interrupted completion left committed is indexed or removed, never lost.
+        """
         cutoff = datetime.now(UTC) - older_than
         purged = 0
         rows = self.storage.uploads.query_entities(
             "Timestamp lt @cutoff", parameters={"cutoff": cutoff}, select=["PartitionKey", "repository"]
         )
         async for row in rows:
-            upload = Upload(id=row["PartitionKey"], repository=row["repository"])
-            blob = self._data(upload)
-            if not await self._is_indexed_content(blob):
-                await _delete_quietly(blob)
-            await self._delete_row(upload)
+            upload = Upload(id=row["PartitionKey"], repository=row["repository"], etag=row.metadata["etag"])
+            try:
+                claim = await self._claim(upload)
+            except RegistryError:
+                continue  # in use, or ended by someone else meanwhile
+            await self.content.settle(self._data(upload))
+            await self._forget(upload, claim)
             purged += 1
         return purged
-
-    async def _is_indexed_content(self, blob: BlobClient) -> bool:
-        # A crash between commit and row delete leaves a committed blob that the index uses.
-        try:
-            props = await blob.get_blob_properties()
-        except ResourceNotFoundError:
-            return False
-        digest = (props.metadata or {}).get("digest")
-        if not digest:
-            return False
-        entry = await self.blobs.indexed(Digest.parse(digest))
-        return entry is not None and entry.location == blob.blob_name
 
     def _data(self, upload: Upload) -> BlobClient:
         return self.storage.container.get_blob_client(layout.data_blob(upload.id))
@@ -229,7 +232,7 @@ class UploadService:
             "PartitionKey": upload.id,
             "RowKey": "",
             "repository": upload.repository,
-            "offset": upload.offset,
+            "offset": int64(upload.offset),
             "algorithm": upload.algorithm,
             "segments": b"".join(_SEGMENT.pack(*s) for s in upload.segments),
         }
@@ -243,23 +246,54 @@ class UploadService:
                 self._entity(upload), mode="replace", etag=upload.etag, match_condition=MatchConditions.IfNotModified
             )
         except (ResourceModifiedError, ResourceNotFoundError):
-            # Another request moved the upload on (or ended it) while this one streamed.
-            raise RegistryError(ErrorCode.RANGE_INVALID, "the upload changed during this request") from None
+            raise await self._lost(upload) from None
         upload.etag = meta["etag"]
         return upload
 
-    async def _delete_row(self, upload: Upload) -> None:
+    async def _claim(self, upload: Upload) -> str:
+        """Mark the session ended if it is still the version ``upload`` read; returns the new ETag."""
+        entity = {"PartitionKey": upload.id, "RowKey": "", "state": _ENDED}
         try:
-            await self.storage.uploads.delete_entity(upload.id, "")
-        except ResourceNotFoundError:
-            pass
+            meta = await self.storage.uploads.update_entity(
+                entity, mode="merge", etag=upload.etag, match_condition=MatchConditions.IfNotModified
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise await self._lost(upload) from None
+        return str(meta["etag"])
+
+    async def _lost(self, upload: Upload) -> RegistryError:
+        """The error for a request whose view of ``upload`` is stale: ended (404) or moved on (416)."""
+        try:
+            current = await self.get(upload.repository, upload.id)
+        except RegistryError as error:
+            return error
+        return RegistryError(ErrorCode.RANGE_INVALID, "the upload changed during this request",
+                             headers=range_headers(current))
+
+    async def _forget(self, upload: Upload, claim: str) -> None:
+        try:
+            await self.storage.uploads.delete_entity(upload.id, "", etag=claim,
+                                                     match_condition=MatchConditions.IfNotModified)
+        except ResourceModifiedError:
+            pass  # the purge took over an ended row; it deletes it
 
 
-async def _delete_quietly(blob: BlobClient) -> None:
+async def _stream(writer: BlockWriter, body: AsyncIterator[bytes], length: int | None) -> BlockWriter:
+    """Stage ``body`` through ``writer``, holding it to ``length`` when one was declared."""
+    received = 0
     try:
-        await blob.delete_blob()
-    except ResourceNotFoundError:
-        pass
+        async for chunk in body:
+            received += len(chunk)
+            if length is not None and received > length:
+                raise RegistryError(ErrorCode.SIZE_INVALID, "body is longer than its declared length")
+            await writer.write(chunk)
+        await writer.close()
+    except BaseException:
+        await writer.abort()
+        raise
+    if length is not None and writer.written != length:
+        raise RegistryError(ErrorCode.SIZE_INVALID, "body is shorter than its declared length")
+    return writer
 
 
 def range_headers(upload: Upload) -> dict[str, str]:

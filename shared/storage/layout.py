@@ -4,7 +4,8 @@ One storage account holds everything (a geo-replica is another account with the 
 
     container <prefix>                       (blob container)
       data/<upload-uuid>                     content of one blob: a block blob whose blocks were
-                                             staged by the upload's PATCHes and committed by its PUT
+                                             staged by the upload's PATCHes and committed (once) by
+                                             its PUT; metadata digest=<algorithm:hex> once verified
       manifests/<algorithm>/<hex>            manifest bytes too large to keep inline in a table row
       deadletter/<subscription>/<event-id>.json  an event the local Event Grid could not deliver
 
@@ -12,7 +13,8 @@ One storage account holds everything (a geo-replica is another account with the 
       PK <algorithm>:<hex>  RK ""            {location: data/<uuid>, size}
 
     table <prefix>uploads                    upload sessions, so any instance can serve any request
-      PK <upload-uuid>      RK ""            {repository, offset, blocks, algorithm, hash_state}
+      PK <upload-uuid>      RK ""            {repository, offset, segments, algorithm, hash_state,
+                                              state: "ended" once a request claimed the session}
 
     table <prefix>repos                      one partition per repository, so that a manifest, its
                                              tags and its referrer rows commit in one transaction
@@ -23,15 +25,23 @@ One storage account holds everything (a geo-replica is another account with the 
                             RK r|<subject>|<digest>  {media_type, size, artifact_type, annotations}
                             RK o|<event-id>  {event, created}       outbox: an event not yet published,
                                              written in the transaction of the commit it describes
+      (the catalog, m| and t| rows may carry lock flags can_read, can_write, can_delete, can_list;
+       a missing flag means true; m| rows also carry architecture, os and image_size)
 
     table <prefix>webhooks                   webhook configuration and delivery log
       PK "_webhooks"        RK <name>        {service_uri, custom_headers, status, scope, actions, ...}
       PK d|<name>           RK <inverted ms>|<uuid>  {event_id, action, request, response}  newest first
 
-    table <prefix>events                     what each event consumer has processed (idempotency)
-      PK c|<consumer>       RK <event-id>    {created}
-      (the catalog, m| and t| rows may carry lock flags can_read, can_write, can_delete, can_list;
-       a missing flag means true; m| rows also carry architecture, os and image_size)
+    table <prefix>events                     what each event consumer has done with each event
+      PK w|<webhook>        RK <event-id>    one webhook delivery: {event (the payload), action, status
+                                             (queued | sending | delivered | dead), seq, attempt,
+                                             queued, claimed_until, last_error, last_status, ...}
+
+    queue <prefix>-webhooks                  one message per scheduled attempt of a webhook delivery:
+                                             {"webhook", "event", "seq", "attempt"} (base64 JSON); a
+                                             retry is a new message with a visibility timeout
+    queue <prefix>-webhooks-poison           messages the delivery function failed on five times
+                                             (the Functions host's poison queue, mimicked locally)
 
     table <prefix>auth                       identities and permissions (shared/auth/store.py)
       PK "config"           RK "registry"    {anonymous_pull, abac}
@@ -91,6 +101,21 @@ def events_table(prefix: str) -> str:
     return f"{prefix}events"
 
 
+def delivery_queue(prefix: str) -> str:
+    """The queue of webhook delivery attempts (``%REGISTRY_STORAGE_PREFIX%`` in a trigger binding)."""
+    return f"{prefix}-webhooks"
+
+
+def poison_queue(queue: str) -> str:
+    """The queue the Functions host moves a message to after its last failed dequeue."""
+    return f"{queue}-poison"
+
+
+def webhook_delivery_partition(webhook: str) -> str:
+    """Partition of one webhook's deliveries (their state, dead letters included)."""
+    return f"w|{webhook}"
+
+
 def dead_letter_blob(subscription: str, event_id: str) -> str:
     """Where the local Event Grid dead-letters an event of ``subscription``."""
     return f"deadletter/{subscription}/{event_id}.json"
@@ -111,9 +136,6 @@ def delivery_key(epoch_ms: int, delivery_id: str) -> str:
     return f"{10**13 - epoch_ms:013d}|{delivery_id}"
 
 
-def consumer_partition(consumer: str) -> str:
-    """Partition of the events one consumer has processed."""
-    return f"c|{consumer}"
 def auth_table(prefix: str) -> str:
     """The identity and permission table."""
     return f"{prefix}auth"

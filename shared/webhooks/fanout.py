@@ -1,68 +1,106 @@
-"""The webhook fan-out: what the Event Grid-triggered ``webhook_fanout`` function does.
+"""The webhook service: fan-out, delivery attempts, ping, dead letters and re-delivery.
 
-For each event it POSTs ACR's payload to every enabled webhook whose actions and scope match,
-each webhook on its own (concurrently, with its own timeout and retries), so a slow or failing
-endpoint delays neither pushes nor other webhooks. Every call is logged for ``listEvents``. Each
-webhook is a consumer of its own: a redelivered event is not sent again to a webhook that had it.
+The Event Grid-triggered ``webhook_fanout`` function only enqueues: for each enabled webhook whose
+actions and scope match the event it stores a delivery row and sends one queue message, and
+raises if it cannot, so Event Grid retries the event. The queue-triggered ``webhook_delivery``
+function makes one attempt per message (:mod:`shared.webhooks.delivery`), so each (event,
+webhook) pair has its own durable schedule: one slow or dead endpoint delays nobody else and
+nothing waits in memory. A redelivered event finds its rows and enqueues nothing new.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from shared.errors import ErrorCode, RegistryError
 from shared.events.envelope import event_of
-from shared.events.idempotency import ProcessedEvents
-from shared.events.model import RegistryEvent, timestamp_now
+from shared.events.model import timestamp_now
 from shared.settings import Settings
 from shared.storage.clients import StorageClients
-from shared.webhooks.model import Webhook
+from shared.webhooks.deliveries import DEAD, QUEUED, DeliveryQueue, DeliveryStore, Message
+from shared.webhooks.delivery import DeliveryWorker
 from shared.webhooks.outbound import Delivery, WebhookSender
 from shared.webhooks.store import WebhookStore
 
 log = logging.getLogger("registry.webhooks")
-_MAX_DELAY = 60.0
 
 
 class WebhookService:
-    """Webhook definitions, the fan-out, and ping."""
+    """Webhook definitions, the fan-out, delivery attempts, ping and dead letters."""
 
     def __init__(self, storage: StorageClients, settings: Settings) -> None:
         self.settings = settings
         self.store = WebhookStore(storage.webhooks)
-        self.processed = ProcessedEvents(storage.events)
+        self.deliveries = DeliveryStore(storage.events)
+        self.queue = DeliveryQueue(storage.deliveries)
         self.sender = WebhookSender(settings)
+        self.worker = DeliveryWorker(settings, self.store, self.deliveries, self.queue, self.sender)
 
-    async def handle_event(self, envelope: Mapping[str, Any]) -> None:
-        """Fan one delivered Event Grid event (either schema) out to the matching webhooks."""
+    async def handle_event(self, envelope: Mapping[str, Any]) -> int:
+        """Enqueue the first attempt of each matching webhook's delivery of one Event Grid event
+        (either schema); returns how many were enqueued. Raises when storage fails."""
         event = event_of(envelope)
-        webhooks = [w for w in await self.store.all() if w.matches(event)]
-        await asyncio.gather(*(self._deliver(w, event) for w in webhooks))
+        enqueued = 0
+        for webhook in await self.store.all():
+            if not webhook.matches(event):
+                continue
+            row = await self.deliveries.create(webhook.name, event)
+            if row is None:  # fanned out before: enqueue again only if that was cut short
+                row = await self.deliveries.get(webhook.name, event.id)
+                if row is None or row.queued or row.status != QUEUED:
+                    continue
+            await self.queue.send(Message(webhook.name, event.id, row.seq, row.attempt))
+            await self.deliveries.update(row, force=True, queued=True)
+            enqueued += 1
+        return enqueued
 
-    async def _deliver(self, webhook: Webhook, event: RegistryEvent) -> None:
-        consumer = f"webhook.{webhook.name}"
-        if await self.processed.seen(consumer, event.id):
+    async def deliver(self, message: str) -> str:
+        """Make the attempt one queue message asks for (see :meth:`DeliveryWorker.handle`)."""
+        return await self.worker.handle(message)
+
+    async def poisoned(self, message: str) -> None:
+        """A message the delivery function failed on repeatedly: dead-letter its delivery, visibly."""
+        try:
+            parsed = Message.parse(message)
+        except (ValueError, KeyError, TypeError):
+            log.error("dropping a malformed poison message: %r", message[:200])
             return
-        body = json.dumps(event.to_payload()).encode()
-        headers = {"Content-Type": "application/json", **webhook.custom_headers}
-        attempts = self.settings.webhook_max_attempts
-        for attempt in range(1, attempts + 1):
-            delivery = await self.sender.post(webhook.service_uri, body, headers)
-            await self.store.log(webhook.name, event.id, event.action, delivery)
-            if delivery.ok:
-                break
-            log.info("webhook %s: attempt %d for event %s failed: %s", webhook.name, attempt, event.id,
-                     delivery.error or (delivery.response or {}).get("statusCode"))
-            if attempt < attempts:
-                await asyncio.sleep(min(self.settings.webhook_retry_ms / 1000 * 2 ** (attempt - 1), _MAX_DELAY))
+        row = await self.deliveries.get(parsed.webhook, parsed.event)
+        if row is None or row.status in (DEAD, "delivered") or parsed.seq < row.seq:
+            return
+        await self.deliveries.update(row, force=True, status=DEAD,
+                                     last_error="the delivery function failed on this message repeatedly; see the logs")
+
+    async def dead_letters(self, name: str) -> list[dict[str, Any]]:
+        """The dead-lettered deliveries of webhook ``name``."""
+        await self.store.get(name)
+        return [row.dead_letter() for row in await self.deliveries.dead(name)]
+
+    async def redeliver(self, name: str, event_id: str | None = None) -> list[str]:
+        """Re-deliver one dead letter of webhook ``name`` (or all of them) from attempt 1; the event ids."""
+        await self.store.get(name)
+        if event_id is None:
+            rows = await self.deliveries.dead(name)
         else:
-            log.warning("webhook %s: giving up on event %s after %d attempts", webhook.name, event.id, attempts)
-        # Recorded after the last attempt either way: a redelivery must not repeat a finished delivery.
-        await self.processed.record(consumer, event.id)
+            row = await self.deliveries.get(name, event_id)
+            if row is None or row.status != DEAD:
+                raise RegistryError(ErrorCode.WEBHOOK_UNKNOWN, "no dead letter of this event",
+                                    detail={"webhook": name, "eventId": event_id})
+            rows = [row]
+        for row in rows:
+            # A message numbered past the row's is accepted even before the row says so.
+            await self.queue.send(Message(name, row.event_id, row.seq + 1, 1))
+            await self.deliveries.update(row, status=QUEUED, seq=row.seq + 1, attempt=1, queued=True)
+        return [row.event_id for row in rows]
+
+    async def delete(self, name: str) -> None:
+        """Delete a webhook, its delivery log and its deliveries (queued messages are then dropped)."""
+        await self.store.delete(name)
+        await self.deliveries.delete_all(name)
 
     async def ping(self, name: str) -> tuple[str, Delivery]:
         """POST a ping to the webhook once (whatever its status and scope); logged like any delivery."""
@@ -79,13 +117,42 @@ class WebhookService:
         await self.sender.close()
 
 
-async def fan_out_event(settings: Settings, envelope: Mapping[str, Any]) -> None:
-    """The plain function behind the ``webhook_fanout`` trigger: one event, own storage clients."""
+async def _with_service(settings: Settings, ensure: bool) -> tuple[StorageClients, WebhookService]:
     storage = StorageClients(settings)
-    service = WebhookService(storage, settings)
+    if ensure:
+        try:
+            await storage.ensure()
+        except BaseException:
+            await storage.close()
+            raise
+    return storage, WebhookService(storage, settings)
+
+
+async def fan_out_event(settings: Settings, envelope: Mapping[str, Any]) -> int:
+    """The plain function behind the ``webhook_fanout`` trigger: one event, own storage clients."""
+    storage, service = await _with_service(settings, ensure=True)
     try:
-        await storage.ensure()
-        await service.handle_event(envelope)
+        return await service.handle_event(envelope)
+    finally:
+        await service.close()
+        await storage.close()
+
+
+async def deliver_webhook(settings: Settings, message: str) -> str:
+    """The plain function behind the ``webhook_delivery`` queue trigger: one attempt."""
+    storage, service = await _with_service(settings, ensure=False)
+    try:
+        return await service.deliver(message)
+    finally:
+        await service.close()
+        await storage.close()
+
+
+async def dead_letter_poisoned(settings: Settings, message: str) -> None:
+    """The plain function behind the ``webhook_delivery_poison`` queue trigger."""
+    storage, service = await _with_service(settings, ensure=False)
+    try:
+        await service.poisoned(message)
     finally:
         await service.close()
         await storage.close()

@@ -11,10 +11,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit
 
 from shared.errors import ErrorCode, RegistryError
 from shared.events.model import ACTIONS, RegistryEvent
+from shared.webhooks.outbound import header_problem
+from shared.webhooks.targets import parse_service_uri
 
 ENABLED = "enabled"
 DISABLED = "disabled"
@@ -78,9 +79,7 @@ def validate_name(name: str) -> str:
 def _service_uri(value: Any) -> str:
     if not isinstance(value, str):
         raise _invalid("serviceUri must be a string")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _invalid("serviceUri must be an absolute http or https URL")
+    parse_service_uri(value)  # its address is checked by check_service_uri (it needs DNS)
     return value
 
 
@@ -93,8 +92,11 @@ def _actions(value: Any) -> tuple[str, ...]:
 def _headers(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise _invalid("customHeaders must be an object of strings")
-    if any(not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", k) or "\n" in v or "\r" in v for k, v in value.items()):
-        raise _invalid("customHeaders holds an invalid header")
+    if len(value) > 64 or sum(len(k) + len(v) for k, v in value.items()) > 16384:
+        raise _invalid("customHeaders holds more than 64 headers or 16 KiB")
+    for name, text in value.items():
+        if problem := header_problem(name, text):
+            raise _invalid(f"customHeaders: {problem}")
     return dict(value)
 
 

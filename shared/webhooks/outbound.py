@@ -1,50 +1,44 @@
-"""Outbound webhook calls: no private targets, no redirects, a timeout, a bounded answer.
+"""Outbound webhook calls: no refused targets, no redirects, a timeout, a bounded answer.
 
-Webhook URLs come from registry users, so a call must not reach the registry's own network:
-addresses that are loopback, link-local (the cloud metadata endpoint), private, reserved,
-multicast or unspecified are refused unless REGISTRY_WEBHOOK_ALLOW_PRIVATE is true. The check
-runs on the addresses the connection actually uses (a resolver that filters), so a DNS name
-cannot be re-pointed between the check and the connect.
+Which addresses are refused is :mod:`shared.webhooks.targets`' policy. Unless
+REGISTRY_WEBHOOK_ALLOW_PRIVATE is true, every socket the client opens goes through
+:func:`~shared.webhooks.targets.guarded_socket`, which checks the address actually connected to
+(after IDNA normalisation, literal parsing and DNS), so no encoding of a host and no DNS answer
+can lead a call to a refused address. Redirects are not followed and proxies are not used.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
-from aiohttp.abc import ResolveResult
-from aiohttp.resolver import ThreadedResolver
+from aiohttp.abc import AbstractResolver
 
+from shared.errors import RegistryError
 from shared.settings import Settings
+from shared.webhooks.targets import RefusedAddress, forbidden, guarded_socket, host_problem, parse_service_uri
+
+__all__ = ["Delivery", "RefusedAddress", "WebhookSender", "forbidden", "header_problem"]
 
 _MAX_ANSWER = 64 * 1024
 _LOGGED_CONTENT = 16_000  # characters of a body kept in the delivery log (a table property holds 32K)
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+#: Prefix of the error of a call that was not made because the webhook's definition forbids it;
+#: retrying cannot help until the webhook is changed.
+NOT_SENT = "not sent: "
 
 
-class RefusedAddress(OSError):
-    """The webhook URL resolves to an address the registry does not call."""
-
-
-def forbidden(address: str) -> bool:
-    """Whether ``address`` is loopback, link-local, private, reserved, multicast or unspecified."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return bool(ip.is_loopback or ip.is_link_local or ip.is_private or ip.is_reserved
-                or ip.is_multicast or ip.is_unspecified or not ip.is_global)
-
-
-class _GuardedResolver(ThreadedResolver):
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET,
-                      ) -> list[ResolveResult]:
-        results = await super().resolve(host, port, family)
-        if any(forbidden(r["host"]) for r in results):
-            raise RefusedAddress(f"{host} resolves to an address webhooks may not call")
-        return results
+def header_problem(name: str, value: str) -> str:
+    """Why ``name: value`` is not a header a webhook may send (empty when it is)."""
+    if not name or not set(name) <= _TOKEN:
+        return f"header name {name[:64]!r} is not an HTTP token"
+    if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value):
+        return f"header {name} holds a control character (CR, LF, NUL, ...)"
+    if value != value.strip(" \t"):
+        return f"header {name} has leading or trailing whitespace"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -60,38 +54,40 @@ class Delivery:
         """A 2xx answer."""
         return self.response is not None and 200 <= int(self.response["statusCode"]) < 300
 
+    @property
+    def permanent(self) -> bool:
+        """The call was refused before sending (refused address, invalid header): a retry cannot help."""
+        return self.error.startswith(NOT_SENT)
+
 
 class WebhookSender:
     """POSTs to webhook URLs with the guards above; one session for every webhook."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, resolver: AbstractResolver | None = None) -> None:
         self.settings = settings
+        self._resolver = resolver  # DNS (default: the system's); tests give one that answers what they need
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            resolver = None if self.settings.webhook_allow_private else _GuardedResolver()
+            factory = None if self.settings.webhook_allow_private else guarded_socket
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(resolver=resolver, limit=0, limit_per_host=8),
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=8, socket_factory=factory,
+                                               resolver=self._resolver),
                 timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_seconds),
                 trust_env=False,
             )
         return self._session
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Delivery:
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Delivery:
         """POST ``body`` to ``url``; never raises for the endpoint's faults, they are in the result."""
-        request = {"content": body.decode()[:_LOGGED_CONTENT], "headers": headers, "method": "POST",
+        request = {"content": body.decode()[:_LOGGED_CONTENT], "headers": dict(headers), "method": "POST",
                    "requestUri": url, "version": "1.1"}
-        host = urlsplit(url).hostname or ""
+        problem = self._problem(url, headers)
+        if problem:
+            return Delivery(request, None, f"{NOT_SENT}{problem}")
         try:
-            if not self.settings.webhook_allow_private:
-                try:
-                    literal = forbidden(host)
-                except ValueError:
-                    literal = False  # a name: the resolver checks it
-                if literal:
-                    raise RefusedAddress(f"{host} is an address webhooks may not call")
-            async with self._client().post(url, data=body, headers=headers, allow_redirects=False) as answer:
+            async with self._client().post(url, data=body, headers=dict(headers), allow_redirects=False) as answer:
                 content = await answer.content.read(_MAX_ANSWER)
                 response = {
                     "statusCode": answer.status,
@@ -100,13 +96,33 @@ class WebhookSender:
                     "content": content.decode(errors="replace")[:_LOGGED_CONTENT],
                     "version": "1.1",
                 }
-        except (aiohttp.ClientError, TimeoutError, OSError) as failure:
-            cause = failure.__cause__ if isinstance(failure.__cause__, RefusedAddress) else failure
-            return Delivery(request, None, f"{type(cause).__name__}: {cause}")
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as failure:
+            return Delivery(request, None, _describe(failure))
         return Delivery(request, response)
+
+    def _problem(self, url: str, headers: Mapping[str, str]) -> str:
+        """Why the call is not made at all: an invalid header or URL, or (unless private targets are
+        allowed) a host refused without DNS. Names are checked on connect (:func:`guarded_socket`)."""
+        problems = [p for p in (header_problem(k, v) for k, v in headers.items()) if p]
+        if problems:
+            return f"invalid webhook definition: {problems[0]}"
+        try:
+            parsed = parse_service_uri(url)
+        except RegistryError as invalid:
+            return f"invalid webhook definition: {invalid.message}"
+        return "" if self.settings.webhook_allow_private else host_problem(parsed)
 
     async def close(self) -> None:
         """Close the session."""
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _describe(failure: BaseException) -> str:
+    cause = getattr(failure, "os_error", None) or failure.__cause__ or failure
+    if isinstance(cause, RefusedAddress) or "webhooks may not call" in str(cause):
+        return f"{NOT_SENT}RefusedAddress: {cause}"
+    if isinstance(failure, aiohttp.InvalidURL):
+        return f"{NOT_SENT}invalid serviceUri: {failure}"
+    return f"{type(failure).__name__}: {failure}"

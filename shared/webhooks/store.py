@@ -47,6 +47,14 @@ class WebhookStore:
             raise RegistryError(ErrorCode.WEBHOOK_UNKNOWN, detail={"name": name}) from None
         return _webhook(dict(row))
 
+    async def find(self, name: str) -> Webhook | None:
+        """The webhook ``name``, or None when there is none."""
+        try:
+            row = await self.table.get_entity(layout.WEBHOOKS_PARTITION, name)
+        except ResourceNotFoundError:
+            return None
+        return _webhook(dict(row))
+
     async def all(self) -> list[Webhook]:
         """Every webhook, by name."""
         rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": layout.WEBHOOKS_PARTITION})

@@ -62,9 +62,45 @@ async def test_proxy_mode_streams_and_honours_ranges(proxy_client: httpx.AsyncCl
         assert part.status_code == 206, header
         assert part.content == expected, header
         assert part.headers["content-range"].endswith("/50000")
-    for unsatisfiable in ("bytes=50000-", "bytes=60000-60010"):
+    for unsatisfiable in ("bytes=50000-", "bytes=60000-60010", "bytes=500-0"):
         refused = await proxy_client.get(f"/v2/proxy/blobs/{digest}", headers={"Range": unsatisfiable})
         assert refused.status_code == 416
         assert refused.headers["content-range"] == "bytes */50000"
     ignored = await proxy_client.get(f"/v2/proxy/blobs/{digest}", headers={"Range": "items=1-2"})
     assert ignored.status_code == 200 and ignored.content == data
+
+
+async def test_suffix_range_in_redirect_mode_is_served_by_the_registry(client: httpx.AsyncClient) -> None:
+    data = os.urandom(2000)
+    digest = await push_blob(client, "suffix", data)
+    for header, expected in [("bytes=-500", data[-500:]), ("bytes=-5000", data)]:
+        part = await client.get(f"/v2/suffix/blobs/{digest}", headers={"Range": header})
+        assert part.status_code == 206, header
+        assert part.content == expected
+        assert part.headers["content-length"] == str(len(expected))
+        assert part.headers["content-range"] == f"bytes {2000 - len(expected)}-1999/2000"
+    for unsatisfiable in ("bytes=-0", "bytes=500-0"):
+        refused = await client.get(f"/v2/suffix/blobs/{digest}", headers={"Range": unsatisfiable})
+        assert refused.status_code == 416, unsatisfiable
+        assert refused.headers["content-range"] == "bytes */2000"
+    # Ranges storage answers correctly still go there.
+    simple = await client.get(f"/v2/suffix/blobs/{digest}", headers={"Range": "bytes=0-9"})
+    assert simple.status_code == 307
+
+
+async def test_proxied_get_of_missing_data_is_blob_unknown(
+    proxy_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    from tests.storage import StorageProbe
+
+    data = os.urandom(100)
+    digest = await push_blob(proxy_client, "gone", data)
+    probe = StorageProbe(replace(settings, blob_redirect=False))
+    try:
+        [row] = await probe.rows("blobs")
+        await probe.clients.container.get_blob_client(row["location"]).delete_blob()
+    finally:
+        await probe.close()
+    answer = await proxy_client.get(f"/v2/gone/blobs/{digest}")
+    assert answer.status_code == 404
+    assert answer.json()["errors"][0]["code"] == "BLOB_UNKNOWN"

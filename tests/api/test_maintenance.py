@@ -8,9 +8,9 @@ from datetime import timedelta
 import httpx
 
 from shared.maintenance import purge_stale_uploads
-from shared.oci.digest import Digest
 from shared.registry.registry import Registry
 from shared.settings import Settings
+from shared.storage.blocks import commit_once
 from tests.oci import digest_of, push_blob
 from tests.storage import StorageProbe
 
@@ -43,10 +43,12 @@ async def test_purge_keeps_data_committed_before_a_crash(settings: Settings, sto
             yield data
 
         upload = await registry.uploads.append(upload, body(), None, None)
-        # Commit and index as complete() does, but "crash" before the upload row is deleted.
+        # Commit as complete() does, but "crash" before the index and upload rows are written.
         blob = registry.storage.container.get_blob_client(f"data/{upload.id}")
-        info = await registry.uploads.commit(blob, upload.block_ids(), Digest.parse(digest_of(data)), len(data))
+        await commit_once(blob, upload.block_ids(), {"digest": digest_of(data)})
         assert await registry.uploads.purge_stale(timedelta(seconds=-5)) == 1
-        assert (await storage.blobs()) == {info.location: len(data)}
+        assert (await storage.blobs()) == {f"data/{upload.id}": len(data)}
+        assert [(r["PartitionKey"], r["location"]) for r in await storage.rows("blobs")] == [
+            (digest_of(data), f"data/{upload.id}")]
     finally:
         await registry.close()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import itertools
 import os
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
 from tests.oci import digest_of, fetch_blob, push_blob
@@ -200,3 +203,98 @@ async def test_racing_patches_on_one_upload_never_mix_their_bytes(client: httpx.
     done = await client.put(location, params={"digest": digest_of(winner)})
     assert done.status_code == 201
     assert await fetch_blob(client, "racing", digest_of(winner)) == winner
+
+
+def sha512_of(data: bytes) -> str:
+    """The sha512 digest string of ``data``."""
+    return "sha512:" + hashlib.sha512(data).hexdigest()
+
+
+async def _sha512_push(client: httpx.AsyncClient, mode: str, name: str, data: bytes) -> httpx.Response:
+    digest = sha512_of(data)
+    if mode == "monolithic":
+        return await client.post(f"/v2/{name}/blobs/uploads/", params={"digest": digest}, content=data)
+    location = (await client.post(f"/v2/{name}/blobs/uploads/")).headers["location"]
+    if mode == "post-put":
+        return await client.put(location, params={"digest": digest}, content=data)
+    if mode == "streamed":
+
+        async def pieces() -> AsyncIterator[bytes]:
+            yield data[:700]
+            yield data[700:]
+
+        assert (await client.patch(location, content=pieces())).status_code == 202
+        return await client.put(location, params={"digest": digest})
+    cuts = {"chunked-single": [0, len(data)], "chunked-multi": [0, 400, 900, len(data)],
+            "chunked-final-put": [0, 600], "chunked-out-of-order": [0, 500, len(data)]}[mode]
+    for start, end in itertools.pairwise(cuts):
+        chunk = await client.patch(location, content=data[start:end],
+                                   headers={"Content-Range": f"{start}-{end - 1}"})
+        assert chunk.status_code == 202, chunk.text
+        if mode == "chunked-out-of-order" and start == 0:
+            skipped = await client.patch(location, content=data[700:],
+                                         headers={"Content-Range": f"700-{len(data) - 1}"})
+            assert skipped.status_code == 416
+    rest = data[cuts[-1]:]
+    headers = {"Content-Range": f"{cuts[-1]}-{len(data) - 1}"} if rest else {}
+    return await client.put(location, params={"digest": digest}, content=rest, headers=headers)
+
+
+@pytest.mark.parametrize("mode", ["post-put", "monolithic", "chunked-single", "chunked-multi", "chunked-final-put",
+                                  "chunked-out-of-order", "streamed"])
+async def test_sha512_blob_push_in_every_mode(client: httpx.AsyncClient, storage: StorageProbe, mode: str) -> None:
+    data = os.urandom(1200)
+    digest = sha512_of(data)
+    done = await _sha512_push(client, mode, "five/twelve", data)
+    assert done.status_code == 201, done.text
+    assert done.headers["docker-content-digest"] == digest
+    assert done.headers["location"] == f"/v2/five/twelve/blobs/{digest}"
+    head = await client.head(f"/v2/five/twelve/blobs/{digest}")
+    assert head.status_code == 200 and head.headers["content-length"] == "1200"
+    assert await fetch_blob(client, "five/twelve", digest) == data
+    [entry] = await storage.rows("blobs")
+    assert entry["PartitionKey"] == digest
+    assert await storage.rows("uploads") == []
+    for params in ({"mount": digest, "from": "five/twelve"}, {"mount": digest}):
+        target = f"mounted/{len(params)}"
+        mounted = await client.post(f"/v2/{target}/blobs/uploads/", params=params)
+        assert mounted.status_code == 201
+        assert mounted.headers["docker-content-digest"] == digest
+        assert await fetch_blob(client, target, digest) == data
+    assert len(await storage.blobs()) == 1
+
+
+async def test_wrong_sha512_digest_at_the_final_put_stores_nothing(
+    client: httpx.AsyncClient, storage: StorageProbe
+) -> None:
+    location = (await client.post("/v2/five/twelve/blobs/uploads/")).headers["location"]
+    assert (await client.patch(location, content=b"what was sent")).status_code == 202
+    answer = await client.put(location, params={"digest": sha512_of(b"something else")})
+    assert answer.status_code == 400
+    assert answer.json()["errors"][0]["code"] == "DIGEST_INVALID"
+    assert answer.json()["errors"][0]["detail"]["actual"] == sha512_of(b"what was sent")
+    assert (await client.get(location)).status_code == 404
+    assert storage.is_empty(await storage.snapshot())
+
+
+async def test_sha512_of_a_blob_of_many_blocks_is_verified_piece_by_piece(settings: object) -> None:
+    from dataclasses import replace
+
+    from shared.api.app import create_app
+    from shared.settings import Settings
+
+    assert isinstance(settings, Settings)
+    app = create_app(replace(settings, upload_block_bytes=1000))
+    data = os.urandom(4321)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r",
+                                 auth=(ADMIN_USER, ADMIN_PASSWORD)) as http:
+        location = (await http.post("/v2/pieces/blobs/uploads/")).headers["location"]
+        assert (await http.patch(location, content=data[:2500])).status_code == 202
+        wrong = await http.put(location, params={"digest": sha512_of(data[:-1] + b"!")}, content=data[2500:])
+        assert wrong.status_code == 400
+        location = (await http.post("/v2/pieces/blobs/uploads/")).headers["location"]
+        assert (await http.patch(location, content=data[:2500])).status_code == 202
+        done = await http.put(location, params={"digest": sha512_of(data)}, content=data[2500:])
+        assert done.status_code == 201, done.text
+        assert await fetch_blob(http, "pieces", sha512_of(data)) == data
+    await app.state.registry.close()

@@ -26,7 +26,8 @@ from tests.images import OCI_MANIFEST, make_image
 from tests.receiver import Receiver
 from tests.storage import StorageProbe
 
-EVENTS_ENV = {"REGISTRY_WEBHOOK_ALLOW_PRIVATE": "true", "REGISTRY_WEBHOOK_RETRY_MS": "50"}
+EVENTS_ENV = {"REGISTRY_WEBHOOK_ALLOW_PRIVATE": "true", "REGISTRY_WEBHOOK_RETRY_MS": "0",
+              "REGISTRY_BACKGROUND_JOBS": "true"}
 
 
 @pytest.fixture(scope="module")

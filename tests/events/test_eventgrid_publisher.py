@@ -43,7 +43,12 @@ async def test_event_grid_schema_publish_sends_key_header_and_events(receiver: R
     assert sent["subject"] == "samples/nginx:latest"
     assert sent["eventType"] == "Microsoft.ContainerRegistry.ImagePushed"
     assert sent["dataVersion"] == "2.0"
-    assert sent["data"] == {**event.to_payload(), "location": "westeurope"}
+    assert sent["data"] == {
+        "id": event.id, "timestamp": event.timestamp, "action": "push", "location": "westeurope",
+        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 1153, "digest": DIGEST,
+                   "length": 1153, "repository": "samples/nginx", "tag": "latest"},
+        "request": {"id": REQUEST.id, "host": "myregistry.azurecr.io", "method": "PUT", "useragent": "skopeo/1.13"},
+    }
 
 
 async def test_cloud_event_schema_publish_sends_a_cloudevents_batch(receiver: Receiver) -> None:

@@ -103,3 +103,17 @@ async def test_ping_posts_with_custom_headers_and_is_listed(client: httpx.AsyncC
 
 async def test_list_events_of_unknown_webhook_is_404(client: httpx.AsyncClient) -> None:
     assert (await client.post("/acr/admin/webhooks/nothere/listEvents")).status_code == 404
+
+
+async def test_dead_letter_routes_answer_404_for_unknown_webhooks_and_events(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    assert (await client.get("/acr/admin/webhooks/nothere/deadLetters")).status_code == 404
+    assert (await client.post("/acr/admin/webhooks/nothere/redeliver")).status_code == 404
+    await client.put("/acr/admin/webhooks/hook1", json=_body(receiver))
+    assert (await client.get("/acr/admin/webhooks/hook1/deadLetters")).json() == {"value": []}
+    assert (await client.post("/acr/admin/webhooks/hook1/redeliver")).json() == {"value": []}
+    for event in ("7d1a8a5c-3c2e-4f8e-9b9a-0f3c2a1b4c5d", "a%2Fb", "x" * 200):
+        missing = await client.post(f"/acr/admin/webhooks/hook1/deadLetters/{event}/redeliver")
+        assert missing.status_code == 404
+        assert missing.json()["errors"][0]["code"] in ("WEBHOOK_UNKNOWN", "NOT_FOUND")  # a/b: no such route
