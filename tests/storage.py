@@ -42,22 +42,30 @@ class StorageProbe:
         except ResourceNotFoundError:
             return []
 
-    async def snapshot(self) -> dict[str, Any]:
+    async def snapshot(self, staged: bool = True) -> dict[str, Any]:
         """Everything stored under the prefix, to compare before and after a request.
 
         ``tables``: every non-empty table whose name starts with the prefix (listed, so new tables
         are covered), each as ``{(PartitionKey, RowKey): {property: value}}`` with every property but
         the service's metadata (Timestamp, ETag). ``blobs``: every blob of every container of the
         prefix, committed or not, with a SHA-256 of its content, its metadata and its block list
-        (blocks staged but not committed show up there). ``queues``: the messages of every queue
-        of the prefix.
+        (blocks staged but not committed show up there). ``queues``: the messages of every
+        non-empty queue of the prefix.
+
+        ``staged=False`` leaves out blocks staged but never committed (and blobs holding only
+        such blocks): nobody can read them, no upload commits blocks it did not stage itself,
+        and storage discards them after a week.
         """
-        return {"tables": await self._tables(), "blobs": await self._blobs(), "queues": await self._queues()}
+        blobs = await self._blobs()
+        if not staged:
+            blobs = {name: {k: v for k, v in state.items() if k != "uncommitted"}
+                     for name, state in blobs.items() if state["committed"] or "sha256" in state}
+        return {"tables": await self._tables(), "blobs": blobs, "queues": await self._queues()}
 
     @staticmethod
     def is_empty(snapshot: dict[str, Any]) -> bool:
         """True when ``snapshot`` holds no row, blob or queue message."""
-        return not snapshot["tables"] and not snapshot["blobs"] and not any(snapshot["queues"].values())
+        return not snapshot["tables"] and not snapshot["blobs"] and not snapshot["queues"]
 
     async def _tables(self) -> dict[str, dict[tuple[str, str], dict[str, Any]]]:
         service = self.clients.table_service
@@ -116,7 +124,8 @@ class StorageProbe:
                 properties = await client.get_queue_properties()
                 # Peeking leaves the messages as they are; 32 is the most one peek returns.
                 messages = [m.content for m in await client.peek_messages(max_messages=32)]
-                queues[queue.name] = [properties.approximate_message_count, sorted(map(str, messages))]
+                if properties.approximate_message_count or messages:  # an empty queue holds nothing
+                    queues[queue.name] = [properties.approximate_message_count, sorted(map(str, messages))]
         return queues
 
     async def close(self) -> None:
