@@ -22,20 +22,25 @@ from pathlib import Path
 
 from scripts.azurite import ROOT, Azurite
 
-_AUTH_TESTS = ["tests/unit/test_permissions.py", "tests/test_token_service.py", "tests/test_auth_security.py"]
-#: module -> the tests that exercise it
+_AUTH_TESTS = ["tests/unit/test_permissions.py", "tests/auth/", "tests/test_token_service.py",
+               "tests/test_auth_security.py"]
+#: module -> the tests that exercise it (slow-marked ones are left out)
 MODULES: dict[str, list[str]] = {
     "shared/auth/permissions.py": _AUTH_TESTS,
     "shared/auth/tokens.py": _AUTH_TESTS,
     "shared/auth/passwords.py": _AUTH_TESTS,
     "shared/auth/entra.py": _AUTH_TESTS,
     "shared/auth/service.py": _AUTH_TESTS,
+    "shared/auth/throttle.py": _AUTH_TESTS,
     "shared/auth/store.py": [*_AUTH_TESTS, "tests/test_metadata_api.py"],
     "shared/api/guard.py": [*_AUTH_TESTS, "tests/test_lock_cache.py", "tests/test_metadata_api.py",
                             "tests/api/test_uploads.py"],
-    "shared/registry/uploads.py": ["tests/api/test_uploads.py", "tests/api/test_maintenance.py",
+    "shared/registry/uploads.py": ["tests/api/test_uploads.py", "tests/api/test_upload_races.py",
+                                   "tests/api/test_upload_storage.py", "tests/api/test_maintenance.py",
                                    "tests/api/test_blob_pull.py", "tests/api/test_inputs.py"],
-    "shared/registry/manifests.py": ["tests/api/test_manifests.py", "tests/api/test_discovery.py",
+    "shared/registry/manifests.py": ["tests/api/test_manifests.py", "tests/api/test_manifest_rules.py",
+                                     "tests/api/test_manifest_validation.py", "tests/api/test_manifest_digests.py",
+                                     "tests/api/test_manifest_delete_races.py", "tests/api/test_discovery.py",
                                      "tests/test_metadata_api.py", "tests/events/test_outbox.py",
                                      "tests/test_lock_cache.py"],
 }
