@@ -26,9 +26,21 @@ from tests.receiver import Receiver
 from tests.storage import StorageProbe
 
 
+@dataclass(frozen=True)
+class RunningAzurite:
+    """An Azurite some other process started (``REGISTRY_TEST_AZURITE`` holds its connection string)."""
+
+    connection_string: str
+
+
 @pytest.fixture(scope="session")
-def azurite() -> Iterator[Azurite]:
-    """Azurite on free loopback ports for the whole session."""
+def azurite() -> Iterator[Azurite | RunningAzurite]:
+    """Azurite on free loopback ports for the whole session, or the one ``REGISTRY_TEST_AZURITE``
+    names (mutation testing runs thousands of short sessions against one Azurite)."""
+    running = os.environ.get("REGISTRY_TEST_AZURITE")
+    if running:
+        yield RunningAzurite(running)
+        return
     with Azurite() as service:
         yield service
 
@@ -107,11 +119,15 @@ class LiveRegistry:
 
     host: str  # host:port
     settings: Settings
+    #: a repository-scoped token (read, write, delete under ``e2e/scoped/``) and its password
+    token: str = ""
+    token_password: str = ""
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
         """Base URL of the registry."""
-        return f"http://{self.host}"
+        return f"{self.scheme}://{self.host}"
 
 
 def start_registry(settings: Settings, port: int, extra_env: dict[str, str] | None = None,
@@ -153,18 +169,39 @@ def start_registry(settings: Settings, port: int, extra_env: dict[str, str] | No
     raise RuntimeError("the registry did not answer within 30 s")
 
 
+#: The repository-scoped token of :func:`live_registry`, and the repositories it may use.
+E2E_TOKEN = "e2eclient"
+E2E_SCOPE = "e2e/scoped/*"
+
+
+def add_scoped_token(url: str, name: str, pattern: str, verify: bool | ssl.SSLContext = True) -> str:
+    """Create (as the admin) a token that may read, write and delete repositories matching
+    ``pattern``; returns its password."""
+    actions = [f"repositories/{pattern}/content/{a}" for a in ("read", "write", "delete")]
+    with httpx.Client(base_url=url, auth=(ADMIN_USER, ADMIN_PASSWORD), verify=verify) as admin:
+        response = admin.put(f"/acr/admin/scopemaps/{name}-map", json={"actions": actions})
+        assert response.status_code == 200, response.text
+        response = admin.put(f"/acr/admin/tokens/{name}", json={"scopeMap": f"{name}-map"})
+        assert response.status_code == 200, response.text
+        response = admin.post(f"/acr/admin/tokens/{name}/passwords", json={"name": "password1"})
+        assert response.status_code == 200, response.text
+        return str(response.json()["value"])
+
+
 @pytest.fixture(scope="session")
 def live_registry(azurite: Azurite) -> Iterator[LiveRegistry]:
     """One registry process for the session's end-to-end tests (each uses its own repositories).
 
-    It runs with authentication off (allowed only on the storage emulator) so clients need no
-    credentials; the tests of authentication start registries of their own.
+    Authentication is on, as in ACR: clients log in as the admin user (``ADMIN_USER``) or as the
+    repository-scoped token ``E2E_TOKEN`` (repositories under ``e2e/scoped/``), through their own
+    token flows.
     """
-    settings = Settings(storage_connection_string=azurite.connection_string, storage_prefix=unique_prefix(),
-                        auth_enabled=False)
+    settings = test_settings(azurite)
     port = free_port()
     process = start_registry(settings, port)
-    yield LiveRegistry(f"127.0.0.1:{port}", settings)
+    host = f"127.0.0.1:{port}"
+    password = add_scoped_token(f"http://{host}", E2E_TOKEN, E2E_SCOPE)
+    yield LiveRegistry(host, settings, E2E_TOKEN, password)
     process.terminate()
     process.wait(timeout=10)
 

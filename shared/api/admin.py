@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,28 @@ from shared.auth.store import ENABLED
 from shared.errors import ErrorCode, RegistryError
 
 _LIMIT = 64 * 1024
+# Every name and id the auth table holds as a key (token and scope map names, system scope map
+# names, role assignment uuids) is of this form. Anything else names nothing, and is not sent to
+# storage: a key with "/", "#", "?", controls or thousands of characters makes it fail instead.
+_KEY = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+#: The longest Entra ID principal id a role assignment takes.
+MAX_PRINCIPAL = 128
+
+
+def _existing(request: Request, param: str, what: str) -> str:
+    """The path parameter naming an existing ``what``; NOT_FOUND when no key can be that name."""
+    name: str = request.path_params[param]
+    if not _KEY.fullmatch(name):
+        raise RegistryError(ErrorCode.NOT_FOUND, f"{what} not found", detail={"name": name[:60]})
+    return name
+
+
+def _new(request: Request, param: str, what: str) -> str:
+    """The path parameter naming a ``what`` to create or replace; NAME_INVALID when no key can be that name."""
+    name: str = request.path_params[param]
+    if not _KEY.fullmatch(name):
+        raise RegistryError(ErrorCode.NAME_INVALID, f"invalid {what} name", detail={"name": name[:60]})
+    return name
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -59,7 +82,7 @@ async def list_scope_maps(request: Request) -> Response:
 async def get_scope_map(request: Request) -> Response:
     """``GET /acr/admin/scopemaps/{name}``."""
     registry = await registry_of(request)
-    scope_map = await registry.identities.scope_map(request.path_params["name"])
+    scope_map = await registry.identities.scope_map(_existing(request, "name", "scope map"))
     if scope_map is None:
         raise RegistryError(ErrorCode.NOT_FOUND, "scope map not found")
     return JSONResponse(scope_map.to_json())
@@ -72,7 +95,7 @@ async def put_scope_map(request: Request) -> Response:
     actions = body.get("actions")
     if not isinstance(actions, list) or not actions or not all(isinstance(a, str) for a in actions):
         raise RegistryError(ErrorCode.NAME_INVALID, "actions must be a non-empty list of strings")
-    scope_map = await registry.identities.put_scope_map(request.path_params["name"], actions,
+    scope_map = await registry.identities.put_scope_map(_new(request, "name", "scope map"), actions,
                                                         str(body.get("description") or ""))
     return JSONResponse(scope_map.to_json())
 
@@ -80,7 +103,7 @@ async def put_scope_map(request: Request) -> Response:
 async def delete_scope_map(request: Request) -> Response:
     """``DELETE /acr/admin/scopemaps/{name}``."""
     registry = await registry_of(request)
-    await registry.identities.delete_scope_map(request.path_params["name"])
+    await registry.identities.delete_scope_map(_existing(request, "name", "scope map"))
     return Response(status_code=204)
 
 
@@ -93,7 +116,7 @@ async def list_tokens(request: Request) -> Response:
 async def get_token(request: Request) -> Response:
     """``GET /acr/admin/tokens/{name}``."""
     registry = await registry_of(request)
-    token = await registry.identities.token(request.path_params["name"])
+    token = await registry.identities.token(_existing(request, "name", "token"))
     if token is None:
         raise RegistryError(ErrorCode.NOT_FOUND, "token not found")
     return JSONResponse(token.to_json())
@@ -102,7 +125,7 @@ async def get_token(request: Request) -> Response:
 async def put_token(request: Request) -> Response:
     """``PUT /acr/admin/tokens/{name}`` ``{scopeMap, status}``; ``PATCH`` changes only what is given."""
     registry = await registry_of(request)
-    name = request.path_params["name"]
+    name = _new(request, "name", "token") if request.method == "PUT" else _existing(request, "name", "token")
     body = await _body(request)
     current = await registry.identities.token(name)
     if request.method == "PATCH" and current is None:
@@ -116,7 +139,7 @@ async def put_token(request: Request) -> Response:
 async def delete_token(request: Request) -> Response:
     """``DELETE /acr/admin/tokens/{name}``."""
     registry = await registry_of(request)
-    await registry.identities.delete_token(request.path_params["name"])
+    await registry.identities.delete_token(_existing(request, "name", "token"))
     return Response(status_code=204)
 
 
@@ -133,7 +156,7 @@ async def new_password(request: Request) -> Response:
             raise RegistryError(ErrorCode.NAME_INVALID, "expiry must be an ISO 8601 time") from None
         if expiry.tzinfo is None:
             raise RegistryError(ErrorCode.NAME_INVALID, "expiry must carry a time zone")
-    value = await registry.identities.new_password(request.path_params["name"], which, expiry)
+    value = await registry.identities.new_password(_existing(request, "name", "token"), which, expiry)
     return JSONResponse({"name": which, "value": value, "expiry": expiry.isoformat() if expiry else None},
                         headers={"Cache-Control": "no-store"})
 
@@ -141,7 +164,10 @@ async def new_password(request: Request) -> Response:
 async def list_roles(request: Request) -> Response:
     """``GET /acr/admin/roleassignments[?principalId=]``."""
     registry = await registry_of(request)
-    assignments = await registry.identities.role_assignments(request.query_params.get("principalId"))
+    principal = request.query_params.get("principalId")
+    if principal is not None and len(principal) > MAX_PRINCIPAL:
+        raise RegistryError(ErrorCode.NAME_INVALID, f"principalId is at most {MAX_PRINCIPAL} characters")
+    assignments = await registry.identities.role_assignments(principal)
     return JSONResponse({"roleAssignments": [a.to_json() for a in assignments]})
 
 
@@ -157,7 +183,7 @@ async def assign_role(request: Request) -> Response:
 async def remove_role(request: Request) -> Response:
     """``DELETE /acr/admin/roleassignments/{id}``."""
     registry = await registry_of(request)
-    await registry.identities.remove_role(request.path_params["id"])
+    await registry.identities.remove_role(_existing(request, "id", "role assignment"))
     return Response(status_code=204)
 
 

@@ -7,8 +7,11 @@ from starlette.responses import JSONResponse, Response
 
 from shared.api.http import next_link, registry_of, repository
 from shared.oci.digest import Digest
-from shared.oci.manifest import OCI_INDEX
+from shared.oci.manifest import OCI_INDEX, Descriptor
 from shared.registry.discovery import page_size
+
+#: The longest media type RFC 6838 allows: a type and a subtype of 127 characters each.
+MAX_MEDIA_TYPE = 127 + 1 + 127
 
 
 async def api_root(request: Request) -> Response:
@@ -45,7 +48,11 @@ async def referrers(request: Request) -> Response:
     if last:
         last = str(Digest.parse(last))
     registry = await registry_of(request)
-    found, more = await registry.discovery.referrers(name, subject, artifact_type, n, last)
+    found: list[Descriptor] = []
+    more = False
+    # No media type is longer (RFC 6838), so nothing stored can match: storage is not asked.
+    if artifact_type is None or len(artifact_type) <= MAX_MEDIA_TYPE:
+        found, more = await registry.discovery.referrers(name, subject, artifact_type, n, last)
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [d.to_json() for d in found]}
     headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type is not None else {}
     if more:

@@ -15,9 +15,13 @@ from shared.errors import ErrorCode, RegistryError
 from shared.oci.names import validate_name
 from shared.registry.registry import Registry
 from shared.settings import Settings
+from shared.storage.values import INT64_MAX, parse_int64
 
-_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# ASCII digits only: \d would also match other scripts' digits.
+_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?([0-9]+)-([0-9]+)(?:/(?:[0-9]+|\*))?")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+#: How deeply the small JSON bodies of the metadata, admin and webhook APIs may nest.
+MAX_JSON_DEPTH = 32
 
 
 async def registry_of(request: Request) -> Registry:
@@ -47,9 +51,10 @@ def content_length(request: Request) -> int | None:
     raw = request.headers.get("content-length")
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise RegistryError(ErrorCode.SIZE_INVALID, "invalid Content-Length")
-    return int(raw)
+    value = parse_int64(raw.strip())
+    if value is None:
+        raise RegistryError(ErrorCode.SIZE_INVALID, "invalid Content-Length", detail={"length": raw[:40]})
+    return value
 
 
 def content_range(request: Request) -> tuple[int, int] | None:
@@ -58,9 +63,10 @@ def content_range(request: Request) -> tuple[int, int] | None:
     if raw is None:
         return None
     match = _CONTENT_RANGE.fullmatch(raw.strip())
-    if not match or int(match[2]) < int(match[1]):
+    start, end = (parse_int64(match[1]), parse_int64(match[2])) if match else (None, None)
+    if start is None or end is None or end < start:
         raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, "invalid Content-Range", detail={"range": raw[:100]})
-    return int(match[1]), int(match[2])
+    return start, end
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -73,18 +79,25 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     match = _RANGE.fullmatch(header.strip())
     if not match or (not match[1] and not match[2]):
         return None
+    first, last = _position(match[1]), _position(match[2])
     if match[1]:
-        start = int(match[1])
-        end = min(int(match[2]), size - 1) if match[2] else size - 1
-        if match[2] and int(match[2]) < start:
+        start = first
+        end = min(last, size - 1) if match[2] else size - 1
+        if match[2] and last < start:
             return None
     else:
-        start, end = max(size - int(match[2]), 0), size - 1
-        if int(match[2]) == 0:
+        start, end = max(size - last, 0), size - 1
+        if last == 0:
             start = size
     if start >= size or end < start:
         raise RegistryError(ErrorCode.RANGE_NOT_SATISFIABLE, headers={"Content-Range": f"bytes */{size}"})
     return start, end
+
+
+def _position(digits: str) -> int:
+    """A byte position of a ``Range``; one past Int64 stands for any larger number (no blob is that big)."""
+    value = parse_int64(digits) if digits else 0
+    return INT64_MAX + 1 if value is None else value
 
 
 def next_link(path: str, n: int | None, last: str, **extra: str) -> str:
@@ -118,12 +131,42 @@ async def read_limited(request: Request, limit: int, error: ErrorCode) -> bytes:
 
 
 async def read_json(request: Request, limit: int, too_large: ErrorCode, invalid: ErrorCode) -> Any:
-    """A small JSON body (``{}`` when empty): ``too_large`` past ``limit`` bytes, ``invalid`` if not JSON."""
+    """A small JSON body (``{}`` when empty): ``too_large`` past ``limit`` bytes, ``invalid`` if it is
+    not JSON (in UTF-8, without lone surrogates) or nests deeper than :data:`MAX_JSON_DEPTH`."""
     raw = await read_limited(request, limit, too_large)
     try:
-        return json.loads(raw or b"{}")
-    except ValueError:
+        body = json.loads(raw or b"{}")
+    except (ValueError, RecursionError):  # the parser recurses once per level of nesting
         raise RegistryError(invalid, "the body is not JSON") from None
+    if _depth(body) > MAX_JSON_DEPTH:
+        raise RegistryError(invalid, f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+    if not _encodable(body):
+        raise RegistryError(invalid, "the body holds a lone surrogate (not UTF-8 text)")
+    return body
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+def _encodable(value: Any) -> bool:
+    """True when every string (key or value) of a parsed body encodes as UTF-8: JSON's ``\\ud800``
+    escapes parse into lone surrogates that no storage request can carry."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def new_lock() -> asyncio.Lock:

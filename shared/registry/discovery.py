@@ -10,11 +10,13 @@ from azure.core.exceptions import ResourceNotFoundError
 from shared.errors import ErrorCode, RegistryError
 from shared.oci.digest import Digest
 from shared.oci.manifest import Descriptor
+from shared.oci.names import MAX_NAME_LENGTH
 from shared.storage import layout
 from shared.storage.clients import StorageClients
-from shared.storage.values import read_int
+from shared.storage.values import parse_int64, read_int
 
 MAX_PAGE = 1000
+_LONGEST_TAG = 128  # shared.oci.names.TAG_RE
 
 
 @dataclass(frozen=True)
@@ -26,12 +28,21 @@ class Page:
 
 
 def page_size(raw: str | None) -> int | None:
-    """Parse the ``n`` query parameter; PAGINATION_NUMBER_INVALID for anything but 0..N."""
+    """Parse the ``n`` query parameter: ASCII digits of a number up to 2^63-1 (as distribution's
+    ``strconv.Atoi``), served at most :data:`MAX_PAGE` at a time; PAGINATION_NUMBER_INVALID else."""
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    value = parse_int64(raw)
+    if value is None:
         raise RegistryError(ErrorCode.PAGINATION_NUMBER_INVALID, detail={"n": raw[:20]})
-    return min(int(raw), MAX_PAGE)
+    return min(value, MAX_PAGE)
+
+
+def page_marker(last: str | None, longest: int) -> str:
+    """``last`` cut to one character more than the longest item can have: items of at most
+    ``longest`` characters compare with the cut marker exactly as with the whole one, and the
+    storage query stays small whatever the client sent."""
+    return (last or "")[:longest + 1]
 
 
 class DiscoveryService:
@@ -53,14 +64,15 @@ class DiscoveryService:
     async def tags(self, repository: str, n: int | None, last: str | None) -> Page:
         """Tags of ``repository`` after ``last``, at most ``n`` (all when None); NAME_UNKNOWN if none exist."""
         partition = layout.encode_repository(repository)
-        page = await self._range(partition, layout.TAG, last or "", n)
+        page = await self._range(partition, layout.TAG, page_marker(last, _LONGEST_TAG), n)
         if not page.items and not last and not await self.repository_exists(repository):
             raise RegistryError(ErrorCode.NAME_UNKNOWN, detail={"name": repository})
         return page
 
     async def catalog(self, n: int | None, last: str | None) -> Page:
         """Repository names after ``last``, at most ``n``."""
-        page = await self._range(layout.CATALOG_PARTITION, "", layout.encode_repository(last or ""), n)
+        after = layout.encode_repository(page_marker(last, MAX_NAME_LENGTH))
+        page = await self._range(layout.CATALOG_PARTITION, "", after, n)
         return Page([layout.decode_repository(k) for k in page.items], page.more)
 
     async def referrers(

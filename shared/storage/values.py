@@ -8,11 +8,13 @@ row stores goes through :func:`int64` on the way in and :func:`read_int` on the 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from azure.data.tables import EdmType, EntityProperty
 
 INT64_MAX = 2**63 - 1
+_DECIMAL = re.compile(r"[0-9]+")  # ASCII only: str.isdigit and \d also accept "²" and "٣"
 
 
 def int64(value: int) -> EntityProperty:
@@ -29,3 +31,15 @@ def read_int(value: Any, default: int = 0) -> int:
     if isinstance(value, EntityProperty):
         return int(value.value)
     return int(value)
+
+
+def parse_int64(text: str) -> int | None:
+    """``text`` as a non-negative Int64 written in ASCII digits, or None for anything else
+    (signs, spaces, other scripts' digits, values past 2^63-1, however many digits they have)."""
+    if not _DECIMAL.fullmatch(text):
+        return None
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(INT64_MAX)):  # before int(): it refuses strings of 4,300+ digits
+        return None
+    value = int(digits)
+    return value if value <= INT64_MAX else None

@@ -1,0 +1,117 @@
+"""Mutation testing of the security- and integrity-critical modules with mutmut (``make mutation``).
+
+Each module is mutated on its own, in a folder of its own under ``.mutation/`` (mutmut keeps its
+mutants and results in ``./mutants``, so separate folders keep each module's cache), and only
+the tests that exercise it run against its mutants; mutmut then narrows that set per mutated
+function to the tests that called it. One Azurite serves every test session of the run
+(``REGISTRY_TEST_AZURITE``). Prints, per module, the time taken, the counts and every surviving
+mutant with its diff.
+
+    python -m scripts.mutation                                  # every module below
+    python -m scripts.mutation shared/auth/permissions.py       # one (or several) of them
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from scripts.azurite import ROOT, Azurite
+
+_AUTH_TESTS = ["tests/unit/test_permissions.py", "tests/auth/", "tests/test_token_service.py",
+               "tests/test_auth_security.py"]
+#: module -> the tests that exercise it (slow-marked ones are left out)
+MODULES: dict[str, list[str]] = {
+    "shared/auth/permissions.py": _AUTH_TESTS,
+    "shared/auth/tokens.py": _AUTH_TESTS,
+    "shared/auth/passwords.py": _AUTH_TESTS,
+    "shared/auth/entra.py": _AUTH_TESTS,
+    "shared/auth/service.py": _AUTH_TESTS,
+    "shared/auth/throttle.py": _AUTH_TESTS,
+    "shared/auth/store.py": [*_AUTH_TESTS, "tests/test_metadata_api.py"],
+    "shared/api/guard.py": [*_AUTH_TESTS, "tests/test_lock_cache.py", "tests/test_metadata_api.py",
+                            "tests/api/test_uploads.py"],
+    "shared/registry/uploads.py": ["tests/api/test_uploads.py", "tests/api/test_upload_races.py",
+                                   "tests/api/test_upload_storage.py", "tests/api/test_maintenance.py",
+                                   "tests/api/test_blob_pull.py", "tests/api/test_inputs.py"],
+    "shared/registry/manifests.py": ["tests/api/test_manifests.py", "tests/api/test_manifest_rules.py",
+                                     "tests/api/test_manifest_validation.py", "tests/api/test_manifest_digests.py",
+                                     "tests/api/test_manifest_delete_races.py", "tests/api/test_discovery.py",
+                                     "tests/test_metadata_api.py", "tests/events/test_outbox.py",
+                                     "tests/test_lock_cache.py"],
+}
+WORK = ROOT / ".mutation"
+MUTMUT = [sys.executable, "-m", "mutmut"]
+
+
+def _config(module: str, tests: list[str]) -> str:
+    """The project's pyproject.toml plus a [tool.mutmut] section for ``module``."""
+    quoted = ", ".join(f'"{t}"' for t in tests)
+    return (ROOT / "pyproject.toml").read_text() + f"""
+[tool.mutmut]
+source_paths = ["shared"]
+only_mutate = ["{module}"]
+also_copy = ["scripts/"]
+pytest_add_cli_args_test_selection = [{quoted}]
+pytest_add_cli_args = ["-p", "no:cacheprovider", "-m", "not slow", "-W", "ignore::DeprecationWarning"]
+use_git_change_detection = false
+"""
+
+
+def _workspace(module: str, tests: list[str]) -> Path:
+    """A folder where mutmut sees the project (links) with ``module``'s configuration."""
+    folder = WORK / module.replace("/", "_").removesuffix(".py")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("shared", "tests", "scripts"):
+        link = folder / name
+        if not link.exists():
+            link.symlink_to(ROOT / name)
+    config = folder / "pyproject.toml"
+    text = _config(module, tests)
+    if not config.exists() or config.read_text() != text:
+        config.write_text(text)
+    return folder
+
+
+def run(module: str, workers: int) -> tuple[float, list[str]]:
+    """Mutate ``module``, run its tests against every mutant; (seconds, surviving mutant names)."""
+    folder = _workspace(module, [t for t in MODULES[module] if (ROOT / t).exists()])
+    started = time.monotonic()
+    subprocess.run([*MUTMUT, "run", "--max-children", str(workers)], cwd=folder, check=True)
+    elapsed = time.monotonic() - started
+    results = subprocess.run([*MUTMUT, "results"], cwd=folder, check=True, capture_output=True, text=True).stdout
+    # A mutant no test runs into survives as surely as one the tests run and miss.
+    survivors = [line.split(":")[0].strip() for line in results.splitlines()
+                 if line.strip().endswith((": survived", ": no tests"))]
+    print(f"\n=== {module}: {elapsed:.0f} s, {len(survivors)} surviving mutant(s) (survived or no tests)")
+    print(results)
+    for name in survivors:
+        print(subprocess.run([*MUTMUT, "show", name], cwd=folder, capture_output=True, text=True).stdout)
+    return elapsed, survivors
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run mutation testing of the named modules (all of :data:`MODULES` by default)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("modules", nargs="*", help=f"modules to mutate (default: all): {', '.join(MODULES)}")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="mutants run at once")
+    args = parser.parse_args(argv)
+    unknown = set(args.modules) - set(MODULES)
+    if unknown:
+        parser.error(f"not a module of this run: {', '.join(sorted(unknown))}")
+    summary = []
+    with Azurite() as azurite:
+        os.environ["REGISTRY_TEST_AZURITE"] = azurite.connection_string
+        for module in args.modules or list(MODULES):
+            elapsed, survivors = run(module, args.workers)
+            summary.append(f"{module}: {elapsed:.0f} s, {len(survivors)} survived: {' '.join(survivors) or '-'}")
+    print("\n".join(["", "Surviving mutants per module:", *summary]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
