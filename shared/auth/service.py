@@ -10,8 +10,10 @@ token of the same name ends them. A renewed refresh token never outlives the one
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -110,7 +112,8 @@ class AuthService:
         self.signer = TokenSigner(key, f"registry:{settings.registry_name}", settings.token_previous_key)
         self.entra = EntraValidator(settings.entra_authority, settings.entra_tenants, settings.entra_audiences)
         self.throttle = LoginThrottle()
-        self._admin_hashes: list[tuple[str, str]] | None = None
+        self._checking: dict[bytes, asyncio.Future[Principal | None]] = {}
+        self._admin_hashes: asyncio.Future[list[tuple[str, str]]] | None = None
 
     def _admin_passwords(self) -> list[tuple[str, str]]:
         settings = self.settings
@@ -121,11 +124,20 @@ class AuthService:
         """(which, hash) of the admin passwords, hashed with one salt when first needed, so an admin
         login costs what any other does."""
         if self._admin_hashes is None:
-            hashes: list[tuple[str, str]] = []
-            for which, password in self._admin_passwords():
-                hashes.append((which, await hash_new(password, [h for _, h in hashes])))
-            self._admin_hashes = hashes
-        return self._admin_hashes
+            # Once, for every concurrent first login: each hashing would draw its own salt, and
+            # logins seeing different hashes could share neither a check nor the match cache.
+            self._admin_hashes = asyncio.ensure_future(self._hash_admin_passwords())
+        try:
+            return await asyncio.shield(self._admin_hashes)
+        except Exception:
+            self._admin_hashes = None  # hash again at the next login
+            raise
+
+    async def _hash_admin_passwords(self) -> list[tuple[str, str]]:
+        hashes: list[tuple[str, str]] = []
+        for which, password in self._admin_passwords():
+            hashes.append((which, await hash_new(password, [h for _, h in hashes])))
+        return hashes
 
     async def basic(self, username: str, password: str, service: str, address: str = "") -> Principal:
         """The principal a username and password (or null GUID and refresh token) identify, for a
@@ -138,26 +150,47 @@ class AuthService:
         hashes = await self._admin() if admin else list(token.hashes.items()) if token else []
         stored = [h for _, h in hashes]
         index = cached_match(password, stored)
-        attempt = None
-        if index is None:
-            attempt = self.throttle.attempt(username, address)
-            try:
-                index = await match(password, stored)
-            except HashingBusy:
-                self.throttle.undo(attempt)
-                raise RegistryError(ErrorCode.TOOMANYREQUESTS, "too many logins in progress",
-                                    headers={"Retry-After": "1"}) from None
-        principal = None
-        if index is not None:
-            which = hashes[index][0]
-            principal = self._admin_principal(username, which) if admin else self._token_principal(token, which)
-        if principal is None:
-            if attempt is None:
+        if index is not None:  # known right: no scrypt, no throttle
+            principal = self._principal(username, admin, token, hashes, index)
+            if principal is None:
                 self.throttle.charge(username, address)
+                raise unauthorized()
+            return principal
+        key = hashlib.sha256("\0".join([username, password, *stored]).encode()).digest()
+        check = self._checking.get(key)
+        if check is None:
+            # One check per distinct credentials at a time: a client's burst of parallel requests
+            # shares one scrypt and one throttle charge. A task of its own, so a caller that goes
+            # away does not cancel the check the others wait for.
+            check = asyncio.ensure_future(self._check(username, password, address, admin, token, hashes))
+            self._checking[key] = check
+            check.add_done_callback(lambda _: self._checking.pop(key, None))
+        principal = await asyncio.shield(check)
+        if principal is None:
             raise unauthorized()
-        if attempt is not None:
+        return principal
+
+    async def _check(self, username: str, password: str, address: str, admin: bool, token: Token | None,
+                     hashes: list[tuple[str, str]]) -> Principal | None:
+        """Check a password not known to be right, drawing on the throttle before and settling after."""
+        attempt = self.throttle.attempt(username, address)
+        try:
+            index = await match(password, [h for _, h in hashes])
+        except HashingBusy:
+            self.throttle.undo(attempt)
+            raise RegistryError(ErrorCode.TOOMANYREQUESTS, "too many logins in progress",
+                                headers={"Retry-After": "1"}) from None
+        principal = self._principal(username, admin, token, hashes, index)
+        if principal is not None:
             self.throttle.succeeded(attempt)
         return principal
+
+    def _principal(self, username: str, admin: bool, token: Token | None, hashes: list[tuple[str, str]],
+                   index: int | None) -> Principal | None:
+        if index is None:
+            return None
+        which = hashes[index][0]
+        return self._admin_principal(username, which) if admin else self._token_principal(token, which)
 
     def _admin_principal(self, username: str, which: str) -> Principal | None:
         for name, password in self._admin_passwords():

@@ -59,7 +59,7 @@ async def test_hundred_concurrent_pushes_of_one_tag_across_four_instances_all_su
     pushed = await _manifests(instances[0], "busy/many", 100)
     responses = await asyncio.gather(*(_put(instances[i % 4], "busy/many", "latest", raw)
                                        for i, raw in enumerate(pushed)))
-    assert [r.status_code for r in responses] == [201] * 100, {r.status_code for r in responses}
+    assert [r.status_code for r in responses] == [201] * 100, {(r.status_code, r.text[:200]) for r in responses}
     await _assert_consistent(instances[1], storage, "busy/many", "latest", pushed)
 
 

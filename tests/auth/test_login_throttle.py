@@ -9,6 +9,8 @@ import asyncio
 import httpx
 from starlette.applications import Starlette
 
+from shared.api.app import create_app
+from shared.settings import Settings
 from tests.auth.helpers import SERVICE, client_from, scoped_token
 from tests.auth_helpers import basic
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
@@ -88,3 +90,21 @@ async def test_an_address_guessing_many_names_is_throttled(app: Starlette, clien
         assert (await sprayer.get("/v2/a/tags/list", headers=basic("victim", password))).status_code == 404
         assert (await sprayer.get("/v2/", headers=basic("another", "wrong"))).status_code == 401
         assert _throttled(await sprayer.get("/v2/", headers=basic("another", "wrong")))
+
+
+async def test_a_burst_of_parallel_requests_with_right_credentials_is_never_throttled(
+        settings: Settings, client: httpx.AsyncClient) -> None:
+    # A client's first requests often go out together (parallel layer pushes with Basic): they are
+    # one login each, checked once, not IDENTITY_BURST * 5 guesses. A fresh instance makes the admin
+    # user's hashes at its first login, for all of these requests at once.
+    [password] = await scoped_token(client, "burster", ["repositories/burst/*/content/read"])
+    fresh = create_app(settings)
+    try:
+        async with client_from(fresh, "192.0.2.7") as burst:
+            answers = await asyncio.gather(*(burst.get("/v2/", headers=basic(user, secret))
+                                             for _ in range(IDENTITY_BURST * 5)
+                                             for user, secret in ((ADMIN_USER, ADMIN_PASSWORD), ("burster", password))))
+    finally:
+        if fresh.state.registry is not None:
+            await fresh.state.registry.close()
+    assert [a.status_code for a in answers] == [200] * len(answers), {a.status_code for a in answers}
