@@ -10,9 +10,9 @@ from typing import Any
 
 import azure.functions as func
 
+from shared.capabilities import load_settings
 from shared.events.subscriptions import WEBHOOK_FANOUT
 from shared.jobs import REPUBLISH_OUTBOX
-from shared.settings import Settings
 from shared.webhooks.fanout import fan_out_event
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -35,11 +35,11 @@ def envelope_of(event: func.EventGridEvent) -> dict[str, Any]:
 @bp.event_grid_trigger(arg_name="event")
 async def webhook_fanout(event: func.EventGridEvent) -> None:
     """Enqueue the event's delivery to every matching webhook (raises if it cannot: Event Grid retries)."""
-    await fan_out_event(Settings.from_env(), envelope_of(event))
+    await fan_out_event(load_settings(), envelope_of(event))
 
 
 @bp.function_name(REPUBLISH_OUTBOX.name)
 @bp.timer_trigger(schedule=REPUBLISH_OUTBOX.schedule, arg_name="timer", run_on_startup=False, use_monitor=True)
 async def republish_outbox_timer(timer: func.TimerRequest) -> None:
     """Every minute: publish the events a crash or a failed publish left in the outbox."""
-    await REPUBLISH_OUTBOX.run(Settings.from_env())
+    await REPUBLISH_OUTBOX.run(load_settings())

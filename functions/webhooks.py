@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from shared.capabilities import load_settings
 from shared.jobs import QUEUE_CONNECTION, WEBHOOK_DELIVERY, WEBHOOK_DELIVERY_POISON
-from shared.settings import Settings
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
@@ -19,11 +19,11 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
 @bp.queue_trigger(arg_name="message", queue_name=WEBHOOK_DELIVERY.binding(), connection=QUEUE_CONNECTION)
 async def webhook_delivery(message: func.QueueMessage) -> None:
     """One attempt of one delivery; a failed attempt enqueues the next (raises only if storage fails)."""
-    await WEBHOOK_DELIVERY.run(Settings.from_env(), message.get_body().decode())
+    await WEBHOOK_DELIVERY.run(load_settings(), message.get_body().decode())
 
 
 @bp.function_name(WEBHOOK_DELIVERY_POISON.name)
 @bp.queue_trigger(arg_name="message", queue_name=WEBHOOK_DELIVERY_POISON.binding(), connection=QUEUE_CONNECTION)
 async def webhook_delivery_poison(message: func.QueueMessage) -> None:
     """A message the delivery function failed on five times: dead-letter its delivery, visibly."""
-    await WEBHOOK_DELIVERY_POISON.run(Settings.from_env(), message.get_body().decode())
+    await WEBHOOK_DELIVERY_POISON.run(load_settings(), message.get_body().decode())

@@ -224,7 +224,6 @@ var registrySettings = {
   REGISTRY_WEBHOOK_TIMEOUT_SECONDS: '10'
   REGISTRY_WEBHOOK_ALLOW_PRIVATE: 'false'
   REGISTRY_BACKGROUND_JOBS: 'false' // the Functions host runs the timer and queue functions
-  REGISTRY_TEST_KILL_AFTER_COMMIT: 'false'
   REGISTRY_AUTH_ENABLED: 'true'
   REGISTRY_LOGIN_SERVER: '' // the request's Host: see above
   REGISTRY_TOKEN_SIGNING_KEY: '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=token-signing-key)'

@@ -1,5 +1,6 @@
-"""The settings table of docs/deploy.md, rendered from shared/settings.py ``SETTINGS``, the values
-in local.settings.json.example and the ``registrySettings`` of infra/main.bicep.
+"""The settings table of docs/deploy.md, rendered from the settings' declarations (the core groups
+of shared/settings and the capabilities' groups), the values in local.settings.json.example and
+the ``registrySettings`` of infra/main.bicep.
 
 ``python -m scripts.settings_table`` rewrites the table between the markers in docs/deploy.md;
 tests/test_deploy_docs.py fails while the committed table differs from what this renders.
@@ -11,7 +12,8 @@ import json
 import re
 from pathlib import Path
 
-from shared.settings import SETTINGS
+from shared.capabilities import SETTINGS_GROUPS
+from shared.settings import CORE_GROUPS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "deploy.md"
@@ -43,17 +45,26 @@ def _azure_cell(expression: str | None) -> str:
 
 
 def render() -> str:
-    """One Markdown row per setting: name, local value, value in Azure, description."""
+    """A Markdown table per settings group: each setting's name, default, local value, value in
+    Azure and description."""
     example: dict[str, str] = json.loads((ROOT / "local.settings.json.example").read_text())["Values"]
     azure = bicep_values()
-    rows = [
-        "| Setting | Local (`local.settings.json.example`) | Azure (`infra/main.bicep`) | Description |",
-        "| --- | --- | --- | --- |",
-    ]
-    for name, description in SETTINGS.items():
-        text = description.replace("|", r"\|")
-        rows.append(f"| `{name}` | {_cell(example.get(name, ''))} | {_azure_cell(azure.get(name))} | {text} |")
-    return "\n".join(rows)
+    tables = []
+    for group in (*CORE_GROUPS, *SETTINGS_GROUPS):
+        rows = [
+            f"**{group.title}** (`{group.__module__}.{group.__name__}`)",
+            "",
+            "| Setting | Default | Local (`local.settings.json.example`) | Azure (`infra/main.bicep`) | Description |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for declaration in group.declarations().values():
+            name = declaration.env
+            text = declaration.description + (f" Allowed: {declaration.bounds}." if declaration.bounds else "")
+            text = text.replace("|", r"\|")
+            rows.append(f"| `{name}` | {_cell(declaration.text_default)} | {_cell(example.get(name, ''))} "
+                        f"| {_azure_cell(azure.get(name))} | {text} |")
+        tables.append("\n".join(rows))
+    return "\n\n".join(tables)
 
 
 def rewrite(text: str) -> str:

@@ -97,7 +97,7 @@ class QueueConsumer:
 
 def consumer(job: QueueJob, settings: Settings, storage: StorageClients) -> QueueConsumer:
     """A consumer of ``job``'s queue in ``storage``'s account."""
-    name = job.queue(settings.storage_prefix)
+    name = job.queue(settings.storage.prefix)
     return QueueConsumer(job, settings, storage.queue(name), storage.queue(layout.poison_queue(name)))
 
 

@@ -15,7 +15,7 @@ async def purge_stale_uploads(settings: Settings) -> int:
     """Cancel uploads untouched for ``upload_ttl_hours``; returns how many were purged."""
     registry = await Registry.open(settings)
     try:
-        purged = await registry.uploads.purge_stale(timedelta(hours=settings.upload_ttl_hours))
+        purged = await registry.uploads.purge_stale(timedelta(hours=settings.registry.upload_ttl_hours))
     finally:
         await registry.close()
     log.info("purged %d stale uploads", purged)

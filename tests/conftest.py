@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from scripts.azurite import ROOT, Azurite, free_port
 from shared.api.app import create_app
 from shared.auth.tokens import generate_signing_key
+from shared.capabilities import load_settings
 from shared.settings import Settings
 from tests.auth_helpers import TestIssuer
 from tests.receiver import Receiver
@@ -63,10 +64,13 @@ def settings(azurite: Azurite) -> Settings:
     return test_settings(azurite)
 
 
-def test_settings(azurite: Azurite) -> Settings:
-    """Settings of a registry with its own storage prefix, authentication on and the admin user."""
-    return Settings(storage_connection_string=azurite.connection_string, storage_prefix=unique_prefix(),
-                    admin_enabled=True, admin_password=ADMIN_PASSWORD, token_signing_key=SIGNING_KEY)
+def test_settings(azurite: Azurite | RunningAzurite | str, **env: str) -> Settings:
+    """Settings of a registry on ``azurite`` (or a connection string) with its own storage prefix,
+    authentication on and the admin user; ``env`` sets other settings by name."""
+    connection = azurite if isinstance(azurite, str) else azurite.connection_string
+    return load_settings({"REGISTRY_STORAGE_CONNECTION_STRING": connection, "REGISTRY_STORAGE_PREFIX": unique_prefix(),
+                          "REGISTRY_ADMIN_ENABLED": "true", "REGISTRY_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                          "REGISTRY_TOKEN_SIGNING_KEY": SIGNING_KEY, **env})
 
 
 test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
@@ -132,23 +136,15 @@ class LiveRegistry:
 
 def start_registry(settings: Settings, port: int, extra_env: dict[str, str] | None = None,
                    tls: tuple[str, str, str] | None = None, uvicorn_args: tuple[str, ...] = (),
-                   **popen: Any) -> subprocess.Popen[bytes]:
+                   fault: str | None = None, **popen: Any) -> subprocess.Popen[bytes]:
     """Start uvicorn serving the registry with ``settings``; returns once it answers.
 
-    ``tls`` is (certificate file, key file, CA file) to serve HTTPS.
+    ``tls`` is (certificate file, key file, CA file) to serve HTTPS; ``fault`` names a fault of
+    :mod:`tests.faults` the process installs before it starts.
     """
-    env = {
-        **os.environ,
-        "REGISTRY_STORAGE_CONNECTION_STRING": settings.storage_connection_string,
-        "REGISTRY_STORAGE_PREFIX": settings.storage_prefix,
-        "REGISTRY_BLOB_REDIRECT": "true" if settings.blob_redirect else "false",
-        "REGISTRY_AUTH_ENABLED": "true" if settings.auth_enabled else "false",
-        "REGISTRY_ADMIN_ENABLED": "true" if settings.admin_enabled else "false",
-        "REGISTRY_ADMIN_PASSWORD": settings.admin_password,
-        "REGISTRY_TOKEN_SIGNING_KEY": settings.token_signing_key,
-        **(extra_env or {}),
-    }
-    command = [sys.executable, "-m", "uvicorn", "--factory", "shared.api.app:create_app",
+    env = {**os.environ, **settings.source, **(extra_env or {})}
+    launcher = ["-m", "tests.faults", fault] if fault else ["-m", "uvicorn"]
+    command = [sys.executable, *launcher, "--factory", "shared.api.app:create_app",
                "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     if tls is not None:
         command += ["--ssl-certfile", tls[0], "--ssl-keyfile", tls[1]]

@@ -23,7 +23,7 @@ class StorageProbe:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.prefix = settings.storage_prefix
+        self.prefix = settings.storage.prefix
         self.clients = StorageClients(settings)
         self._hashes: dict[tuple[str, str, str], str] = {}
 
@@ -114,7 +114,7 @@ class StorageProbe:
         return state
 
     async def _queues(self) -> dict[str, list[Any]]:
-        connection = self.settings.storage_connection_string
+        connection = self.settings.storage.connection_string
         if QueueServiceClient is None or not connection or "QueueEndpoint=" not in connection:
             return {}
         queues: dict[str, list[Any]] = {}

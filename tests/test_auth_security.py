@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,7 @@ EMPTY_MANIFEST = b'{"schemaVersion":2,"mediaType":"' + MANIFEST_TYPE.encode() + 
 @pytest.fixture
 def settings(settings: Settings, issuer: TestIssuer) -> Settings:
     """The default test settings, trusting the test issuer's tenant."""
-    return dataclasses.replace(settings, entra_authority=issuer.authority, entra_tenants=(issuer.tenant,))
+    return settings.with_env(REGISTRY_ENTRA_AUTHORITY=issuer.authority, REGISTRY_ENTRA_TENANTS=issuer.tenant)
 
 
 async def _token_user(client: httpx.AsyncClient, name: str, actions: list[str], expiry: str | None = None) -> str:

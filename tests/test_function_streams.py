@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import hashlib
 import os
 import tracemalloc
@@ -59,7 +58,7 @@ async def test_a_large_streamed_push_reaches_storage_in_blocks_and_pulls_back_st
     settings: Settings, storage: StorageProbe, size: int, block_mib: int
 ) -> None:
     block = block_mib * MiB
-    settings = dataclasses.replace(settings, blob_redirect=False, upload_block_bytes=block)
+    settings = settings.with_env(REGISTRY_BLOB_REDIRECT="false", REGISTRY_UPLOAD_BLOCK_MIB=str(block_mib))
     app = create_app(settings)
     worker = Worker(http.function_app(app))
     try:
@@ -114,7 +113,7 @@ async def test_a_large_streamed_push_reaches_storage_in_blocks_and_pulls_back_st
 
 
 async def test_the_function_answers_a_proxied_pull_before_its_body_is_read_from_storage(settings: Settings) -> None:
-    settings = dataclasses.replace(settings, blob_redirect=False)
+    settings = settings.with_env(REGISTRY_BLOB_REDIRECT="false")
     app = create_app(settings)
     worker = Worker(http.function_app(app))
     data = os.urandom(12 * MiB)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from shared.settings import SETTINGS, Settings
+from shared.capabilities import SETTINGS, load_settings
 from tests.infra import INFRA, ROOT, bicep_files, body, module_params, resource, tree, variable
 
 MAIN = "infra/main.bicep"
@@ -134,8 +134,8 @@ def test_local_settings_example_has_every_setting_plus_the_local_host_settings()
 
 
 def test_local_settings_example_is_a_valid_configuration() -> None:
-    settings = Settings.from_env(local_example())
-    assert settings.storage_connection_string == "UseDevelopmentStorage=true"
+    settings = load_settings(local_example())
+    assert settings.storage.connection_string == "UseDevelopmentStorage=true"
 
 
 # --- Event Grid -----------------------------------------------------------------------------------

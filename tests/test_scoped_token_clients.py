@@ -16,8 +16,7 @@ import requests
 
 from scripts.azurite import Azurite, free_port, stop_process
 from shared import cli
-from shared.settings import Settings
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, SIGNING_KEY, start_registry, unique_prefix
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, start_registry, test_settings
 from tests.images import make_image
 
 TOKEN = "teamci"
@@ -34,8 +33,7 @@ class ScopedRegistry:
 @pytest.fixture(scope="module")
 def scoped(azurite: Azurite) -> Iterator[ScopedRegistry]:
     """The registry over http with authentication on and a ``team/*`` token."""
-    settings = Settings(storage_connection_string=azurite.connection_string, storage_prefix=unique_prefix(),
-                        admin_enabled=True, admin_password=ADMIN_PASSWORD, token_signing_key=SIGNING_KEY)
+    settings = test_settings(azurite)
     port = free_port()
     process = start_registry(settings, port)
     host = f"127.0.0.1:{port}"

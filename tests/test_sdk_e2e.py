@@ -21,9 +21,8 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 
 from scripts.azurite import ACCOUNT, ACCOUNT_KEY, ROOT, free_port, stop_process
-from shared.settings import Settings
 from tests.auth_helpers import OCI_INDEX, IssuerCredential, TestIssuer, make_tls
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, SIGNING_KEY, start_registry, unique_prefix
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, start_registry, test_settings
 
 OWNER = "0b3c6a52-6f5e-4a34-9d0b-1c1f0fb1e001"
 READER = "0b3c6a52-6f5e-4a34-9d0b-1c1f0fb1e002"
@@ -99,9 +98,7 @@ def secure(https_azurite: str, tls_files: tuple[str, str, str],
     folder = tmp_path_factory.mktemp("registry")
     tls = tls_files
     issuer = TestIssuer()
-    settings = Settings(storage_connection_string=https_azurite, storage_prefix=unique_prefix(),
-                        admin_enabled=True, admin_password=ADMIN_PASSWORD, token_signing_key=SIGNING_KEY,
-                        blob_redirect=True)
+    settings = test_settings(https_azurite, REGISTRY_BLOB_REDIRECT="true")
     port = free_port()
     log_path = str(folder / "registry.log")
     # every logger at DEBUG, so the secrets test sees everything the process could log

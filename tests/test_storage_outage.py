@@ -9,7 +9,6 @@ never answers.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import json
 import os
@@ -51,8 +50,8 @@ async def outage(azurite: Azurite) -> AsyncIterator[StorageOutage]:
 @pytest.fixture
 async def registry(settings: Settings, outage: StorageOutage) -> AsyncIterator[httpx.AsyncClient]:
     """The registry in-process, reaching storage through the relays; 1 MiB blocks."""
-    app = create_app(dataclasses.replace(settings, storage_connection_string=outage.connection_string,
-                                         upload_block_bytes=MiB))
+    app = create_app(settings.with_env(REGISTRY_STORAGE_CONNECTION_STRING=outage.connection_string,
+                                       REGISTRY_UPLOAD_BLOCK_MIB="1"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test",
                                  auth=(ADMIN_USER, ADMIN_PASSWORD), timeout=60) as client:
         yield client

@@ -38,8 +38,8 @@ async def test_snapshot_sees_overwritten_rows_changed_flags_new_tables_blob_byte
     assert await changed(), "a row in the events table"
     await clients.webhooks.create_entity({"PartitionKey": "_webhooks", "RowKey": "hook"})
     assert await changed(), "a row in the webhooks table"
-    await clients.table_service.create_table(settings.storage_prefix + "newtable")
-    async with clients.table_service.get_table_client(settings.storage_prefix + "newtable") as table:
+    await clients.table_service.create_table(settings.storage.prefix + "newtable")
+    async with clients.table_service.get_table_client(settings.storage.prefix + "newtable") as table:
         await table.create_entity({"PartitionKey": "p", "RowKey": "r"})
     assert await changed(), "a row in a table the probe was never told about"
     assert taken[-1]["tables"]["newtable"] == {("p", "r"): {}}
@@ -55,7 +55,7 @@ async def test_snapshot_sees_overwritten_rows_changed_flags_new_tables_blob_byte
     if importlib.util.find_spec("azure.storage.queue") is not None:  # once the registry uses queues
         from azure.storage.queue.aio import QueueServiceClient
 
-        async with QueueServiceClient.from_connection_string(settings.storage_connection_string) as queues:
-            await queues.create_queue(settings.storage_prefix + "-q")
-            await queues.get_queue_client(settings.storage_prefix + "-q").send_message("delivery")
+        async with QueueServiceClient.from_connection_string(settings.storage.connection_string) as queues:
+            await queues.create_queue(settings.storage.prefix + "-q")
+            await queues.get_queue_client(settings.storage.prefix + "-q").send_message("delivery")
         assert await changed(), "a queue message"

@@ -4,7 +4,6 @@ Entra ID validation, roles (incl. ABAC), scope maps, key rotation and cross-repo
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 
 import httpx
@@ -26,7 +25,7 @@ OID = "6f1d3c1e-0000-4000-8000-00000000a001"
 @pytest.fixture
 def settings(settings: Settings, issuer: TestIssuer) -> Settings:
     """The default test settings, trusting the test issuer's tenant."""
-    return dataclasses.replace(settings, entra_authority=issuer.authority, entra_tenants=(issuer.tenant,))
+    return settings.with_env(REGISTRY_ENTRA_AUTHORITY=issuer.authority, REGISTRY_ENTRA_TENANTS=issuer.tenant)
 
 
 def _claims(token: str) -> dict[str, object]:
@@ -60,14 +59,14 @@ async def test_basic_login_gets_an_access_token_with_the_requested_access(client
 
 
 async def test_admin_user_has_two_passwords_and_can_be_off(settings: Settings) -> None:
-    both = dataclasses.replace(settings, admin_password2="second-admin-password")
-    off = dataclasses.replace(settings, admin_enabled=False)
+    both = settings.with_env(REGISTRY_ADMIN_PASSWORD2="second-admin-password")
+    off = settings.with_env(REGISTRY_ADMIN_ENABLED="false")
     for config, expected in ((both, (200, 200, 401)), (off, (401, 401, 401))):
         app = create_app(config)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r.test") as http:
             answers = []
-            for password in (settings.admin_password, "second-admin-password", "third"):
-                answers.append((await http.get("/v2/", headers=basic(settings.registry_name, password))).status_code)
+            for password in (settings.auth.admin_password, "second-admin-password", "third"):
+                answers.append((await http.get("/v2/", headers=basic(settings.registry.name, password))).status_code)
         assert tuple(answers) == expected
         await app.state.registry.close()
 
@@ -158,7 +157,7 @@ async def test_configured_owner_administers_a_registry_with_no_role_assigned(
     settings: Settings, anon: httpx.AsyncClient, issuer: TestIssuer
 ) -> None:
     owner = "0e0e0000-0000-4000-8000-0000000000aa"
-    app = create_app(dataclasses.replace(settings, admin_enabled=False, owner_principals=(owner,)))
+    app = create_app(settings.with_env(REGISTRY_ADMIN_ENABLED="false", REGISTRY_OWNER_PRINCIPALS=owner))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test") as http:
         for oid, expected in ((owner, 200), (OID, 401)):
             refresh = (await _exchange(http, issuer.token(oid))).json()["refresh_token"]
@@ -199,18 +198,19 @@ async def test_tokens_signed_with_the_previous_key_stay_valid(settings: Settings
     # an access token and a refresh token issued by the registry while SIGNING_KEY was current
     token = (await client.get("/oauth2/token", params={"scope": "repository:team/app:pull"})).json()["token"]
     refresh = (await client.post("/oauth2/token", data={
-        "grant_type": "password", "username": settings.registry_name, "password": settings.admin_password,
+        "grant_type": "password", "username": settings.registry.name, "password": settings.auth.admin_password,
         "access_type": "offline"})).json()["refresh_token"]
-    rotated = dataclasses.replace(settings, token_signing_key=generate_signing_key(), token_previous_key=SIGNING_KEY)
+    rotated = settings.with_env(REGISTRY_TOKEN_SIGNING_KEY=generate_signing_key(),
+                                REGISTRY_TOKEN_PREVIOUS_KEY=SIGNING_KEY)
     app = create_app(rotated)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test") as http:
         assert (await http.get("/v2/team/app/manifests/v1", headers=bearer(token))).status_code == 200
         assert (await _refresh(http, refresh, "repository:team/app:pull")).status_code == 200
         fresh = (await http.get("/oauth2/token", params={"scope": "repository:team/app:pull"},
-                                auth=(settings.registry_name, settings.admin_password))).json()["token"]
+                                auth=(settings.registry.name, settings.auth.admin_password))).json()["token"]
         assert jwt.get_unverified_header(fresh)["kid"] != jwt.get_unverified_header(token)["kid"]
     await app.state.registry.close()
-    without = dataclasses.replace(settings, token_signing_key=generate_signing_key())
+    without = settings.with_env(REGISTRY_TOKEN_SIGNING_KEY=generate_signing_key())
     app = create_app(without)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test") as http:
         assert (await http.get("/v2/team/app/manifests/v1", headers=bearer(token))).status_code == 401

@@ -67,7 +67,7 @@ async def get_blob(request: Request) -> Response:
     if request.method == "HEAD":
         headers |= {"Content-Length": str(info.size), "Content-Type": "application/octet-stream"}
         return Response(status_code=200, headers=headers)
-    if _storage_serves(request.headers.get("range"), info.size) and registry.settings.blob_redirect:
+    if _storage_serves(request.headers.get("range"), info.size) and registry.settings.registry.blob_redirect:
         return RedirectResponse(await registry.blobs.read_url(info), status_code=307, headers=headers)
     span = byte_range(request.headers.get("range"), info.size)
     start, end = span if span is not None else (0, info.size - 1)
@@ -105,8 +105,8 @@ async def start_upload(request: Request) -> Response:
         return _created(name, expected)
     upload = await registry.uploads.start(name)
     headers = _upload_headers(name, upload)
-    if registry.settings.chunk_min_bytes:
-        headers["OCI-Chunk-Min-Length"] = str(registry.settings.chunk_min_bytes)
+    if registry.settings.registry.chunk_min_bytes:
+        headers["OCI-Chunk-Min-Length"] = str(registry.settings.registry.chunk_min_bytes)
     return Response(status_code=202, headers=headers)
 
 

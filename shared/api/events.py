@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from shared.api.http import open_registry
+from shared.capabilities import load_settings
 from shared.events.model import RequestInfo
 from shared.local_jobs import run_background_jobs
 from shared.settings import Settings, SettingsError
@@ -40,13 +41,13 @@ def start_background(app: Starlette) -> asyncio.Task[None] | None:
     their schedules (``make run``). Under Azure Functions both stay off: the host runs the functions.
     """
     try:
-        settings = app.state.settings or Settings.from_env()
+        settings = app.state.settings or load_settings()
     except SettingsError:
         return None  # the first request reports the settings error
     loops: list[Coroutine[Any, Any, None]] = []
-    if settings.outbox_sweep_seconds > 0:
+    if settings.events.outbox_sweep_seconds > 0:
         loops.append(_sweep(app, settings))
-    if settings.background_jobs:
+    if settings.jobs.enabled:
         loops.append(run_background_jobs(settings))
     if not loops:
         return None
@@ -60,4 +61,4 @@ def start_background(app: Starlette) -> asyncio.Task[None] | None:
 
 async def _sweep(app: Starlette, settings: Settings) -> None:
     registry = await open_registry(app.state)
-    await registry.outbox.sweep_forever(settings.outbox_sweep_seconds)
+    await registry.outbox.sweep_forever(settings.events.outbox_sweep_seconds)

@@ -39,7 +39,7 @@ def route_path(scope: Scope) -> str:
 
 def service_of(request: Request, registry: Registry) -> str:
     """The ``service`` (token audience) of this registry: the login server setting or the Host."""
-    return registry.settings.login_server or request.headers.get("host", "")
+    return registry.settings.auth.login_server or request.headers.get("host", "")
 
 
 def client_address(request: Request) -> str:
@@ -112,7 +112,7 @@ class Guard:
             return
         request = Request(scope)
         registry = await registry_of(request)
-        if registry.settings.auth_enabled:
+        if registry.settings.auth.enabled:
             checker, claims = await self._authorize(request, registry, need)
             if need.operation == "write_blob" and scope["method"] == "POST":
                 await _restrict_mount(request, registry, need, checker, claims)

@@ -11,10 +11,10 @@ from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 
+from shared.capabilities import load_settings
 from shared.errors import ErrorCode, RegistryError
 from shared.oci.names import validate_name
 from shared.registry.registry import Registry
-from shared.settings import Settings
 from shared.storage.values import INT64_MAX, parse_int64
 
 # ASCII digits only: \d would also match other scripts' digits.
@@ -35,7 +35,7 @@ async def open_registry(state: Any) -> Registry:
         async with state.registry_lock:
             if state.registry is None:
                 if state.settings is None:
-                    state.settings = Settings.from_env()
+                    state.settings = load_settings()
                 state.registry = await Registry.open(state.settings)
     registry: Registry = state.registry
     return registry

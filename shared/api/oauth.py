@@ -38,7 +38,7 @@ async def _access_response(request: Request, registry: Registry, principal: Prin
     service = service_of(request, registry)
     token = await registry.auth.access_token(principal, service, parse_scopes(scopes))
     return JSONResponse({
-        "access_token": token, "token": token, "expires_in": registry.settings.access_token_ttl_seconds,
+        "access_token": token, "token": token, "expires_in": registry.settings.auth.access_token_ttl_seconds,
         "issued_at": datetime.now(UTC).isoformat(),
     }, headers={"Cache-Control": "no-store"})
 

@@ -20,6 +20,7 @@ from shared.api.http import read_json, registry_of
 from shared.errors import ErrorCode, RegistryError
 from shared.registry.registry import Registry
 from shared.webhooks.model import Webhook, validate_name, webhook_from_body
+from shared.webhooks.settings import WebhookSettings
 from shared.webhooks.targets import check_service_uri
 
 _BODY_LIMIT = 64 * 1024
@@ -31,7 +32,7 @@ async def _body(request: Request) -> Any:
 
 
 def _resource(registry: Registry, webhook: Webhook) -> dict[str, Any]:
-    return webhook.resource(registry.settings.registry_resource_id, registry.settings.location)
+    return webhook.resource(registry.settings.registry.resource_id, registry.settings.registry.location)
 
 
 async def list_webhooks(request: Request) -> Response:
@@ -51,7 +52,7 @@ async def create_webhook(request: Request) -> Response:
     name = validate_name(request.path_params["webhook"])
     webhook = webhook_from_body(name, await _body(request), None)
     registry = await registry_of(request)
-    await check_service_uri(webhook.service_uri, registry.settings.webhook_allow_private)
+    await check_service_uri(webhook.service_uri, registry.settings.group(WebhookSettings).allow_private)
     created = await registry.webhooks.store.create(webhook)
     return JSONResponse(_resource(registry, webhook), status_code=201 if created else 200)
 
@@ -62,7 +63,7 @@ async def update_webhook(request: Request) -> Response:
     current = await registry.webhooks.store.get(request.path_params["webhook"])
     webhook = webhook_from_body(current.name, await _body(request), current)
     if webhook.service_uri != current.service_uri:
-        await check_service_uri(webhook.service_uri, registry.settings.webhook_allow_private)
+        await check_service_uri(webhook.service_uri, registry.settings.group(WebhookSettings).allow_private)
     await registry.webhooks.store.update(webhook)
     return JSONResponse(_resource(registry, webhook))
 

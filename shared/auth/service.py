@@ -105,20 +105,21 @@ class AuthService:
     def __init__(self, settings: Settings, store: IdentityStore) -> None:
         self.settings = settings
         self.store = store
-        key = settings.token_signing_key
+        auth = settings.auth
+        key = auth.token_signing_key
         if not key:
             log.warning("REGISTRY_TOKEN_SIGNING_KEY is empty: signing tokens with a key made for this process")
             key = generate_signing_key()
-        self.signer = TokenSigner(key, f"registry:{settings.registry_name}", settings.token_previous_key)
-        self.entra = EntraValidator(settings.entra_authority, settings.entra_tenants, settings.entra_audiences)
+        self.signer = TokenSigner(key, f"registry:{settings.registry.name}", auth.token_previous_key)
+        self.entra = EntraValidator(auth.entra_authority, auth.entra_tenants, auth.entra_audiences)
         self.throttle = LoginThrottle()
         self._checking: dict[bytes, asyncio.Future[Principal | None]] = {}
         self._admin_hashes: asyncio.Future[list[tuple[str, str]]] | None = None
 
     def _admin_passwords(self) -> list[tuple[str, str]]:
-        settings = self.settings
-        pairs = zip(PASSWORD_NAMES, (settings.admin_password, settings.admin_password2), strict=True)
-        return [(which, password) for which, password in pairs if password] if settings.admin_enabled else []
+        auth = self.settings.auth
+        pairs = zip(PASSWORD_NAMES, (auth.admin_password, auth.admin_password2), strict=True)
+        return [(which, password) for which, password in pairs if password] if auth.admin_enabled else []
 
     async def _admin(self) -> list[tuple[str, str]]:
         """(which, hash) of the admin passwords, hashed with one salt when first needed, so an admin
@@ -145,7 +146,7 @@ class AuthService:
         if username == NULL_GUID:
             return await self.from_refresh_token(password, service, address)
         self.throttle.check(username, address)
-        admin = username == self.settings.registry_name and self.settings.admin_enabled
+        admin = username == self.settings.registry.name and self.settings.auth.admin_enabled
         token = None if admin else await self.store.token(username)
         hashes = await self._admin() if admin else list(token.hashes.items()) if token else []
         stored = [h for _, h in hashes]
@@ -222,7 +223,7 @@ class AuthService:
     async def permissions(self, principal: Principal) -> Permissions:
         """Everything ``principal`` may do right now."""
         if principal.kind == ADMIN:
-            return EVERYTHING if self.settings.admin_enabled else NOTHING
+            return EVERYTHING if self.settings.auth.admin_enabled else NOTHING
         if principal.kind == TOKEN:
             token = await self.store.token(principal.id)
             scope_map = await self.store.scope_map(token.scope_map) if token and token.enabled else None
@@ -231,7 +232,7 @@ class AuthService:
         if principal.kind == ENTRA:
             granted = NOTHING
             holders = {principal.id, *principal.groups}
-            if holders & set(self.settings.owner_principals):
+            if holders & set(self.settings.auth.owner_principals):
                 granted = granted.union(role_permissions("Owner", "", options.abac))
             assignments = await self.store.role_assignments(principal.id if not principal.groups else None)
             for assignment in assignments:
@@ -260,7 +261,7 @@ class AuthService:
         extra: dict[str, Any] = {"groups": list(principal.groups)} if principal.groups else {}
         if principal.generation:
             extra["gen"] = principal.generation
-        return self.signer.issue(REFRESH, service, principal.id, self.settings.refresh_token_ttl_seconds,
+        return self.signer.issue(REFRESH, service, principal.id, self.settings.auth.refresh_token_ttl_seconds,
                                  not_after=principal.expires, kind=principal.kind, tenant=principal.tenant,
                                  grant_type="refresh_token", **extra)
 
@@ -288,8 +289,9 @@ class AuthService:
         permissions = await self.permissions(principal)
         access: list[dict[str, Any]] = permissions.grant(scopes)
         extra: dict[str, Any] = {"gen": principal.generation} if principal.generation else {}
-        return self.signer.issue(ACCESS, service, principal.id or ANONYMOUS, self.settings.access_token_ttl_seconds,
-                                 kind=principal.kind, access=access, **extra)
+        ttl = self.settings.auth.access_token_ttl_seconds
+        return self.signer.issue(ACCESS, service, principal.id or ANONYMOUS, ttl, kind=principal.kind, access=access,
+                                 **extra)
 
     async def verify_access(self, token: str, service: str) -> dict[str, Any]:
         """The claims of a valid access token for ``service`` whose credential is still current

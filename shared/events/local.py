@@ -59,22 +59,22 @@ class LocalEventGrid:
         self._session: aiohttp.ClientSession | None = None
         self._validated: set[str] = set()
         self.endpoints = [
-            _Endpoint(s, f"{settings.events_functions_url}/runtime/webhooks/eventgrid?functionName={s.function_name}"
-                      if settings.events_functions_url else "")
+            _Endpoint(s, f"{settings.events.functions_url}/runtime/webhooks/eventgrid?functionName={s.function_name}"
+                      if settings.events.functions_url else "")
             for s in SUBSCRIPTIONS
         ]
         everything = tuple(EVENT_TYPES.values())
         self.endpoints += [
             _Endpoint(Subscription(f"external-{i}", "", everything), url, external=True)
-            for i, url in enumerate(settings.events_subscriber_urls)
+            for i, url in enumerate(settings.events.subscriber_urls)
         ]
 
     async def publish(self, events: Sequence[RegistryEvent]) -> None:
         """Deliver each event to every matching subscription; returns when each delivered or dead-lettered."""
         deliveries = []
         for event in events:
-            envelope = to_envelope(event, self.settings.events_schema, self.settings.location,
-                                   self.settings.registry_resource_id)
+            envelope = to_envelope(event, self.settings.events.schema, self.settings.registry.location,
+                                   self.settings.registry.resource_id)
             event_type = str(envelope.get("eventType") or envelope.get("type"))
             for endpoint in self.endpoints:
                 if endpoint.subscription.matches(event_type, str(envelope["subject"])):
@@ -82,7 +82,7 @@ class LocalEventGrid:
         await asyncio.gather(*deliveries)
 
     async def _deliver(self, endpoint: _Endpoint, envelope: dict[str, Any]) -> None:
-        attempts = self.settings.events_max_attempts
+        attempts = self.settings.events.max_attempts
         error = DeliveryError("not attempted")
         for attempt in range(1, attempts + 1):
             try:
@@ -95,7 +95,7 @@ class LocalEventGrid:
                 error = DeliveryError(repr(failure), 500)
             if not error.retry or attempt == attempts:
                 break
-            await asyncio.sleep(min(self.settings.events_retry_ms / 1000 * 2 ** (attempt - 1), _MAX_DELAY))
+            await asyncio.sleep(min(self.settings.events.retry_ms / 1000 * 2 ** (attempt - 1), _MAX_DELAY))
         await self._dead_letter(endpoint.subscription, envelope, error, attempt)
 
     async def _attempt(self, endpoint: _Endpoint, envelope: dict[str, Any]) -> None:
@@ -108,7 +108,7 @@ class LocalEventGrid:
         if endpoint.external and endpoint.url not in self._validated:
             await self._validate(endpoint.url)
             self._validated.add(endpoint.url)
-        cloud = self.settings.events_schema == CLOUD_EVENT_SCHEMA
+        cloud = self.settings.events.schema == CLOUD_EVENT_SCHEMA
         body = envelope if cloud else [envelope]
         headers = {
             "aeg-event-type": "Notification",
@@ -131,7 +131,7 @@ class LocalEventGrid:
     async def _validate(self, url: str) -> None:
         """Event Grid's handshake: a validation event (Event Grid schema) or an OPTIONS (CloudEvents)."""
         session = await self._client()
-        if self.settings.events_schema == CLOUD_EVENT_SCHEMA:
+        if self.settings.events.schema == CLOUD_EVENT_SCHEMA:
             origin = "eventgrid.azure.net"
             try:
                 async with session.options(url, headers={"WebHook-Request-Origin": origin},
@@ -145,7 +145,7 @@ class LocalEventGrid:
             return
         code = str(uuid.uuid4())
         validation = [{
-            "id": str(uuid.uuid4()), "topic": self.settings.registry_resource_id, "subject": "",
+            "id": str(uuid.uuid4()), "topic": self.settings.registry.resource_id, "subject": "",
             "data": {"validationCode": code}, "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
             "eventTime": timestamp_now(), "metadataVersion": "1", "dataVersion": "1",
         }]

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import signal
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -54,9 +52,6 @@ class Outbox:
         """The transaction holding the rows of ``events`` committed: publish them in the background."""
         if not events:
             return
-        if self.settings.test_kill_after_commit:
-            # Tests only: a real SIGKILL between the commit and the publish (see the outbox test).
-            os.kill(os.getpid(), signal.SIGKILL)
         task = asyncio.get_running_loop().create_task(self._publish(partition, list(events)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -79,7 +74,7 @@ class Outbox:
     async def republish(self, grace: timedelta | None = None) -> int:
         """Publish outbox rows older than ``grace`` (default: the setting); returns how many were published."""
         cutoff = datetime.now(UTC) - (grace if grace is not None else
-                                      timedelta(seconds=self.settings.outbox_grace_seconds))
+                                      timedelta(seconds=self.settings.events.outbox_grace_seconds))
         rows = self.storage.repos.query_entities(
             "RowKey ge @start and RowKey lt @end",
             parameters={"start": layout.OUTBOX, "end": layout.OUTBOX[:-1] + layout.RANGE_END},

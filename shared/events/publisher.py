@@ -51,28 +51,28 @@ class EventGridPublisher:
 
         self.settings = settings
         self._credential: Any
-        if settings.eventgrid_key:
+        if settings.events.eventgrid_key:
             from azure.core.credentials import AzureKeyCredential
 
-            self._credential = AzureKeyCredential(settings.eventgrid_key)
+            self._credential = AzureKeyCredential(settings.events.eventgrid_key)
             self._owns_credential = False
         else:
             from azure.identity.aio import DefaultAzureCredential
 
             self._credential = DefaultAzureCredential()
             self._owns_credential = True
-        self.client = EventGridPublisherClient(settings.eventgrid_endpoint, self._credential)
+        self.client = EventGridPublisherClient(settings.events.eventgrid_endpoint, self._credential)
 
     async def publish(self, events: Sequence[RegistryEvent]) -> None:
         """Send ``events`` in one request, in the configured schema."""
         if not events:
             return
-        location = self.settings.location
-        if self.settings.events_schema == CLOUD_EVENT_SCHEMA:
+        location = self.settings.registry.location
+        if self.settings.events.schema == CLOUD_EVENT_SCHEMA:
             from azure.core.messaging import CloudEvent
 
             await self.client.send([
-                CloudEvent(source=self.settings.registry_resource_id, type=EVENT_TYPES[e.action],
+                CloudEvent(source=self.settings.registry.resource_id, type=EVENT_TYPES[e.action],
                            data=event_data(e, location), subject=subject(e), id=e.id, time=_time(e.timestamp))
                 for e in events
             ])
@@ -96,7 +96,7 @@ class EventGridPublisher:
 def create_publisher(settings: Settings, storage: StorageClients,
                      handlers: Mapping[str, EventHandler]) -> EventPublisher:
     """Event Grid when a topic endpoint is set, else the local Event Grid calling ``handlers``."""
-    if settings.eventgrid_endpoint:
+    if settings.events.eventgrid_endpoint:
         return EventGridPublisher(settings)
     from shared.events.local import LocalEventGrid
 

@@ -16,8 +16,6 @@ import math
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from shared.settings import Settings
-
 Job = TypeVar("Job")
 Job_contra = TypeVar("Job_contra", contravariant=True)
 
@@ -29,11 +27,6 @@ class Backoff:
     first: float
     cap: float
     max_attempts: int
-
-    @classmethod
-    def for_webhooks(cls, settings: Settings) -> Backoff:
-        """The webhook schedule of the settings."""
-        return cls(settings.webhook_retry_ms / 1000, settings.webhook_retry_max_seconds, settings.webhook_max_attempts)
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt ``attempt`` (1-based) before the next."""

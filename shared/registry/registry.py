@@ -58,7 +58,7 @@ class Registry:
             settings=settings,
             storage=storage,
             blobs=blobs,
-            uploads=UploadService(storage, blobs, settings.upload_block_bytes),
+            uploads=UploadService(storage, blobs, settings.registry.upload_block_bytes),
             manifests=manifests,
             discovery=DiscoveryService(storage),
             outbox=outbox,
@@ -66,7 +66,7 @@ class Registry:
             identities=identities,
             auth=AuthService(settings, identities),
             locks=locks,
-            metadata=MetadataService(storage, manifests, settings.registry_name, locks),
+            metadata=MetadataService(storage, manifests, settings.registry.name, locks),
         )
 
     async def close(self) -> None:

@@ -129,30 +129,30 @@ class StorageClients:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._credential: Any = None
-        if settings.storage_connection_string:
+        if settings.storage.connection_string:
             self.blob_service = BlobServiceClient.from_connection_string(
-                settings.storage_connection_string, **_blob_options()
+                settings.storage.connection_string, **_blob_options()
             )
             self.table_service = TableServiceClient.from_connection_string(
-                settings.storage_connection_string, **_table_options()
+                settings.storage.connection_string, **_table_options()
             )
             self.queue_service = QueueServiceClient.from_connection_string(
-                settings.storage_connection_string, **_queue_options()
+                settings.storage.connection_string, **_queue_options()
             )
         else:
             from azure.identity.aio import DefaultAzureCredential
 
             self._credential = DefaultAzureCredential()
             self.blob_service = BlobServiceClient(
-                settings.blob_endpoint, credential=self._credential, **_blob_options()
+                settings.storage.blob_endpoint, credential=self._credential, **_blob_options()
             )
             self.table_service = TableServiceClient(
-                settings.table_endpoint, credential=self._credential, **_table_options()
+                settings.storage.table_endpoint, credential=self._credential, **_table_options()
             )
             self.queue_service = QueueServiceClient(
-                settings.queue_service_url, credential=self._credential, **_queue_options()
+                settings.storage.queue_service_url, credential=self._credential, **_queue_options()
             )
-        prefix = settings.storage_prefix
+        prefix = settings.storage.prefix
         self.container: ContainerClient = self.blob_service.get_container_client(layout.container(prefix))
         self.blobs: TableClient = self.table_service.get_table_client(layout.blobs_table(prefix))
         self.uploads: TableClient = self.table_service.get_table_client(layout.uploads_table(prefix))
@@ -207,7 +207,7 @@ class StorageClients:
         managed identity it is a user-delegation SAS, whose key is cached and renewed.
         """
         now = datetime.now(UTC)
-        expiry = now + timedelta(seconds=self.settings.sas_ttl_seconds)
+        expiry = now + timedelta(seconds=self.settings.registry.sas_ttl_seconds)
         start = now - timedelta(minutes=5)  # tolerate clock skew between us and storage
         common: dict[str, Any] = {
             "account_name": self.blob_service.account_name,

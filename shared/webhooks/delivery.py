@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.events.retry import Backoff, Outcome, RetryPolicy
+from shared.events.retry import Outcome, RetryPolicy
 from shared.settings import Settings
 from shared.webhooks.deliveries import DEAD, DELIVERED, QUEUED, DeliveryQueue, DeliveryRow, DeliveryStore, Message
 from shared.webhooks.model import ENABLED
 from shared.webhooks.outbound import Delivery, WebhookSender
+from shared.webhooks.settings import WebhookSettings
 from shared.webhooks.store import WebhookStore
 
 log = logging.getLogger("registry.webhooks")
@@ -63,8 +64,9 @@ class DeliveryWorker:
         self.deliveries = deliveries
         self.queue = queue
         self.sender = sender
-        self.backoff = Backoff.for_webhooks(settings)
-        self.lease = settings.webhook_timeout_seconds + _CLAIM_MARGIN
+        config = settings.group(WebhookSettings)
+        self.backoff = config.backoff
+        self.lease = config.timeout_seconds + _CLAIM_MARGIN
 
     async def handle(self, text: str) -> str:
         """Process one message; returns what happened (for logs and tests).

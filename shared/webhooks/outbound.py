@@ -18,6 +18,7 @@ from aiohttp.abc import AbstractResolver
 
 from shared.errors import RegistryError
 from shared.settings import Settings
+from shared.webhooks.settings import WebhookSettings
 from shared.webhooks.targets import RefusedAddress, forbidden, guarded_socket, host_problem, parse_service_uri
 
 __all__ = ["Delivery", "RefusedAddress", "WebhookSender", "forbidden", "header_problem"]
@@ -64,17 +65,17 @@ class WebhookSender:
     """POSTs to webhook URLs with the guards above; one session for every webhook."""
 
     def __init__(self, settings: Settings, resolver: AbstractResolver | None = None) -> None:
-        self.settings = settings
+        self.config = settings.group(WebhookSettings)
         self._resolver = resolver  # DNS (default: the system's); tests give one that answers what they need
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            factory = None if self.settings.webhook_allow_private else guarded_socket
+            factory = None if self.config.allow_private else guarded_socket
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, limit_per_host=8, socket_factory=factory,
                                                resolver=self._resolver),
-                timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_seconds),
+                timeout=aiohttp.ClientTimeout(total=self.config.timeout_seconds),
                 trust_env=False,
             )
         return self._session
@@ -110,7 +111,7 @@ class WebhookSender:
             parsed = parse_service_uri(url)
         except RegistryError as invalid:
             return f"invalid webhook definition: {invalid.message}"
-        return "" if self.settings.webhook_allow_private else host_problem(parsed)
+        return "" if self.config.allow_private else host_problem(parsed)
 
     async def close(self) -> None:
         """Close the session."""

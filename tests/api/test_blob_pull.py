@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -43,7 +42,7 @@ async def test_unknown_blob_and_blob_of_other_repository(client: httpx.AsyncClie
 
 @pytest.fixture
 async def proxy_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app: Starlette = create_app(replace(settings, blob_redirect=False))
+    app: Starlette = create_app(settings.with_env(REGISTRY_BLOB_REDIRECT="false"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r",
                                  auth=(ADMIN_USER, ADMIN_PASSWORD)) as http:
         yield http
@@ -95,7 +94,7 @@ async def test_proxied_get_of_missing_data_is_blob_unknown(
 
     data = os.urandom(100)
     digest = await push_blob(proxy_client, "gone", data)
-    probe = StorageProbe(replace(settings, blob_redirect=False))
+    probe = StorageProbe(settings.with_env(REGISTRY_BLOB_REDIRECT="false"))
     try:
         [row] = await probe.rows("blobs")
         await probe.clients.container.get_blob_client(row["location"]).delete_blob()

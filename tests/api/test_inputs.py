@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import httpx
 import pytest
@@ -123,7 +122,7 @@ async def _raw_post(app: Starlette, target: str, body: bytes, declared: int) -> 
 @pytest.fixture
 async def proxy_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """A client of a registry that streams blobs itself (and so reads ``Range``)."""
-    app = create_app(replace(settings, blob_redirect=False))
+    app = create_app(settings.with_env(REGISTRY_BLOB_REDIRECT="false"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r",
                                  auth=(ADMIN_USER, ADMIN_PASSWORD)) as http:
         yield http

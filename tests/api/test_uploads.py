@@ -176,13 +176,12 @@ async def test_automatic_mount_without_from(client: httpx.AsyncClient) -> None:
 
 
 async def test_chunk_min_length_is_advertised(azurite: object, settings: object) -> None:
-    from dataclasses import replace
 
     from shared.api.app import create_app
     from shared.settings import Settings
 
     assert isinstance(settings, Settings)
-    app = create_app(replace(settings, chunk_min_bytes=1048576))
+    app = create_app(settings.with_env(REGISTRY_CHUNK_MIN_BYTES="1048576"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r",
                                  auth=(ADMIN_USER, ADMIN_PASSWORD)) as http:
         response = await http.post("/v2/x/blobs/uploads/")
@@ -284,7 +283,7 @@ async def test_sha512_of_a_blob_of_many_blocks_is_verified_piece_by_piece(settin
     from shared.settings import Settings
 
     assert isinstance(settings, Settings)
-    app = create_app(replace(settings, upload_block_bytes=1000))
+    app = create_app(replace(settings, registry=replace(settings.registry, upload_block_bytes=1000)))
     data = os.urandom(4321)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r",
                                  auth=(ADMIN_USER, ADMIN_PASSWORD)) as http:

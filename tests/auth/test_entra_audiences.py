@@ -3,8 +3,6 @@ and for nothing else."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import httpx
 import pytest
 
@@ -19,7 +17,7 @@ OID = "6f1d3c1e-0000-4000-8000-00000000a0a0"
 @pytest.fixture
 def settings(settings: Settings, issuer: TestIssuer) -> Settings:
     """The default test settings (default audiences), trusting the test issuer's tenant."""
-    return dataclasses.replace(settings, entra_authority=issuer.authority, entra_tenants=(issuer.tenant,))
+    return settings.with_env(REGISTRY_ENTRA_AUTHORITY=issuer.authority, REGISTRY_ENTRA_TENANTS=issuer.tenant)
 
 
 async def _exchange(anon: httpx.AsyncClient, token: str) -> int:
@@ -42,7 +40,7 @@ async def test_default_audiences_are_accepted_with_or_without_a_trailing_slash(
 
 
 async def test_a_configured_audience_is_accepted_in_both_forms(settings: Settings, issuer: TestIssuer) -> None:
-    app = create_app(dataclasses.replace(settings, entra_audiences=("api://registry-app/",)))
+    app = create_app(settings.with_env(REGISTRY_ENTRA_AUDIENCES="api://registry-app/"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{SERVICE}") as http:
         try:
             assert await _exchange(http, issuer.token(OID, audience="api://registry-app")) == 200

@@ -4,7 +4,6 @@ known kind, mounts without a source, signing keys, and Entra ID tokens naming no
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import httpx
@@ -27,7 +26,7 @@ OID = "6f1d3c1e-0000-4000-8000-00000000c0c0"
 @pytest.fixture
 def settings(settings: Settings, issuer: TestIssuer) -> Settings:
     """The default test settings, trusting the test issuer's tenant."""
-    return dataclasses.replace(settings, entra_authority=issuer.authority, entra_tenants=(issuer.tenant,))
+    return settings.with_env(REGISTRY_ENTRA_AUTHORITY=issuer.authority, REGISTRY_ENTRA_TENANTS=issuer.tenant)
 
 
 async def test_permissions_of_a_token_that_went_away_are_nothing(app: Starlette, client: httpx.AsyncClient) -> None:
@@ -43,7 +42,7 @@ async def test_permissions_of_a_token_that_went_away_are_nothing(app: Starlette,
     assert not (await auth.permissions(Principal(TOKEN, "vanishing"))).rules
     everything = await auth.permissions(Principal(ADMIN, "localregistry"))
     assert everything.admin and everything.catalog
-    auth.settings = dataclasses.replace(auth.settings, admin_enabled=False)
+    auth.settings = auth.settings.with_env(REGISTRY_ADMIN_ENABLED="false")
     nothing = await auth.permissions(Principal(ADMIN, "localregistry"))
     assert not nothing.admin and not nothing.rules
 

@@ -14,9 +14,8 @@ from dxf import DXF
 from dxf.exceptions import DXFMountFailed
 
 from scripts.azurite import Azurite, free_port, stop_process
-from shared.settings import Settings
 from tests.auth_helpers import make_tls
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, SIGNING_KEY, start_registry, unique_prefix
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, start_registry, test_settings
 
 LAYER = b"a layer python-dxf mounts"
 
@@ -36,8 +35,7 @@ def _dxf(host: str, ca: str, username: str, password: str) -> DXF:
 @pytest.mark.slow
 def test_python_dxf_mounts_with_the_scope_the_challenge_names(azurite: Azurite, tmp_path: Path) -> None:
     cert, key, ca = make_tls(tmp_path)
-    settings = Settings(storage_connection_string=azurite.connection_string, storage_prefix=unique_prefix(),
-                        admin_enabled=True, admin_password=ADMIN_PASSWORD, token_signing_key=SIGNING_KEY)
+    settings = test_settings(azurite)
     port = free_port()
     process = start_registry(settings, port, tls=(cert, key, ca))
     host = f"127.0.0.1:{port}"

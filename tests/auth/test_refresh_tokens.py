@@ -6,7 +6,6 @@ never extends its life beyond the original's."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 import httpx
 from starlette.applications import Starlette
@@ -35,7 +34,7 @@ async def _close(app: Starlette, http: httpx.AsyncClient) -> None:
 
 
 async def test_admin_refresh_token_dies_with_the_password_it_was_issued_for(settings: Settings) -> None:
-    before = dataclasses.replace(settings, admin_password2=SECOND)
+    before = settings.with_env(REGISTRY_ADMIN_PASSWORD2=SECOND)
     app, http = await _serve(before)
     try:
         second_login = await offline_login(http, ADMIN_USER, SECOND, "repository:a/b:pull")
@@ -46,7 +45,7 @@ async def test_admin_refresh_token_dies_with_the_password_it_was_issued_for(sett
     finally:
         await _close(app, http)
     # password2 is rotated (password1 stays): the registry restarts with the new settings
-    after = dataclasses.replace(settings, admin_password2=THIRD)
+    after = settings.with_env(REGISTRY_ADMIN_PASSWORD2=THIRD)
     app, http = await _serve(after)
     try:
         refused = await refresh(http, from_second, "repository:a/b:pull")

@@ -1,9 +1,9 @@
 """End to end: a real registry process, skopeo pushing, webhooks reaching a local receiver, and a
 real SIGKILL between a commit and its publication.
 
-The kill is made deterministic by REGISTRY_TEST_KILL_AFTER_COMMIT: with it the registry process
-SIGKILLs itself right after the transaction that commits a manifest and its outbox row, before the
-event is published. The restarted process finds the row (its sweeper runs at start-up) and delivers.
+The kill is made deterministic by the ``kill_after_commit`` fault (tests/faults.py): with it the
+registry process SIGKILLs itself right after the transaction that commits a manifest and its outbox
+row, before the event is published. The restarted process finds the row (its sweeper runs at start-up) and delivers.
 """
 
 from __future__ import annotations
@@ -116,8 +116,7 @@ async def test_a_kill_between_commit_and_publish_loses_nothing(azurite: Azurite,
     settings = test_settings(azurite)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    doomed = await asyncio.to_thread(start_registry, settings, port,
-                                     {**EVENTS_ENV, "REGISTRY_TEST_KILL_AFTER_COMMIT": "true"})
+    doomed = await asyncio.to_thread(start_registry, settings, port, EVENTS_ENV, fault="kill_after_commit")
     restarted = None
     probe = StorageProbe(settings)
     try:

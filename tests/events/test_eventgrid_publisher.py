@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from shared.events.model import RequestInfo, push_event
@@ -18,11 +16,11 @@ TOPIC_KEY = "bG9jYWwtdG9waWMta2V5"
 
 
 def _settings(receiver: Receiver, schema: str) -> Settings:
-    return dataclasses.replace(
-        Settings(storage_connection_string="unused"),
-        eventgrid_endpoint=f"{receiver.url}/api/events", eventgrid_key=TOPIC_KEY, events_schema=schema,
-        location="westeurope",
-    )
+    return Settings.from_env({
+        "REGISTRY_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
+        "REGISTRY_EVENTGRID_ENDPOINT": f"{receiver.url}/api/events", "REGISTRY_EVENTGRID_KEY": TOPIC_KEY,
+        "REGISTRY_EVENTS_SCHEMA": schema, "REGISTRY_LOCATION": "westeurope",
+    })
 
 
 async def test_event_grid_schema_publish_sends_key_header_and_events(receiver: Receiver) -> None:
@@ -64,7 +62,7 @@ async def test_cloud_event_schema_publish_sends_a_cloudevents_batch(receiver: Re
     assert request.headers["Content-Type"].startswith("application/cloudevents-batch+json")
     [sent] = request.json()
     validate_cloud_event(sent)
-    assert (sent["id"], sent["source"], sent["subject"]) == (event.id, settings.registry_resource_id,
+    assert (sent["id"], sent["source"], sent["subject"]) == (event.id, settings.registry.resource_id,
                                                              "samples/nginx:v2")
     assert sent["data"]["target"]["tag"] == "v2"
 
@@ -83,8 +81,8 @@ async def test_a_refused_publish_raises(receiver: Receiver) -> None:
 async def test_without_a_key_the_publisher_uses_default_azure_credential() -> None:
     from azure.identity.aio import DefaultAzureCredential
 
-    settings = dataclasses.replace(Settings(storage_connection_string="unused"),
-                                   eventgrid_endpoint="https://topic.westus-1.eventgrid.azure.net/api/events")
+    settings = Settings.from_env({"REGISTRY_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
+                                  "REGISTRY_EVENTGRID_ENDPOINT": "https://topic.westus-1.eventgrid.azure.net/api/events"})
     publisher = EventGridPublisher(settings)
     try:
         assert isinstance(publisher._credential, DefaultAzureCredential)

@@ -33,8 +33,8 @@ async def clients(settings: Settings) -> AsyncIterator[StorageClients]:
 
 
 def _grid(settings: Settings, storage: StorageClients, handlers: Mapping[str, Any] | None = None,
-          **changes: Any) -> LocalEventGrid:
-    return LocalEventGrid(dataclasses.replace(settings, events_retry_ms=10, events_max_attempts=3, **changes),
+          **env: str) -> LocalEventGrid:
+    return LocalEventGrid(settings.with_env(REGISTRY_EVENTS_RETRY_MS="10", REGISTRY_EVENTS_MAX_ATTEMPTS="3", **env),
                           storage, handlers or {})
 
 
@@ -56,14 +56,14 @@ async def test_in_process_delivery_calls_the_subscribed_function(settings: Setti
     await grid.close()
     [envelope] = delivered
     validate_event_grid(envelope)
-    assert envelope["topic"] == settings.registry_resource_id
+    assert envelope["topic"] == settings.registry.resource_id
     assert envelope["data"]["id"] == event.id
 
 
 async def test_external_subscriber_is_validated_then_sent_events(
     settings: Settings, clients: StorageClients, receiver: Receiver
 ) -> None:
-    grid = _grid(settings, clients, {"webhook_fanout": _ignore}, events_subscriber_urls=(f"{receiver.url}/sub",))
+    grid = _grid(settings, clients, {"webhook_fanout": _ignore}, REGISTRY_EVENTS_SUBSCRIBER_URLS=f"{receiver.url}/sub")
     first = push_event("a/b", DIGEST, MEDIA, 10, "v1", REQUEST)
     second = delete_event("a/b", DIGEST, MEDIA, DELETE_REQUEST)
     await grid.publish([first])
@@ -81,8 +81,8 @@ async def test_external_subscriber_is_validated_then_sent_events(
 async def test_cloud_event_subscriber_gets_the_options_handshake(
     settings: Settings, clients: StorageClients, receiver: Receiver
 ) -> None:
-    grid = _grid(settings, clients, {"webhook_fanout": _ignore}, events_schema="CloudEventSchemaV1_0",
-                 events_subscriber_urls=(f"{receiver.url}/ce",))
+    grid = _grid(settings, clients, {"webhook_fanout": _ignore}, REGISTRY_EVENTS_SCHEMA="CloudEventSchemaV1_0",
+                 REGISTRY_EVENTS_SUBSCRIBER_URLS=f"{receiver.url}/ce")
     await grid.publish([push_event("a/b", DIGEST, MEDIA, 10, "v1", REQUEST)])
     await grid.close()
     [options] = receiver.at("/ce", "OPTIONS")
@@ -95,7 +95,7 @@ async def test_cloud_event_subscriber_gets_the_options_handshake(
 async def test_functions_host_endpoint_is_used_under_func_start(
     settings: Settings, clients: StorageClients, receiver: Receiver
 ) -> None:
-    grid = _grid(settings, clients, events_functions_url=receiver.url)
+    grid = _grid(settings, clients, REGISTRY_EVENTS_FUNCTIONS_URL=receiver.url)
     await grid.publish([push_event("a/b", DIGEST, MEDIA, 10, "v1", REQUEST)])
     await grid.close()
     [call] = receiver.at("/runtime/webhooks/eventgrid")
@@ -108,7 +108,7 @@ async def test_failing_subscriber_is_retried_then_dead_lettered(
     settings: Settings, clients: StorageClients, receiver: Receiver
 ) -> None:
     receiver.failures["/sub"] = 10
-    grid = _grid(settings, clients, {"webhook_fanout": _ignore}, events_subscriber_urls=(f"{receiver.url}/sub",))
+    grid = _grid(settings, clients, {"webhook_fanout": _ignore}, REGISTRY_EVENTS_SUBSCRIBER_URLS=f"{receiver.url}/sub")
     event = push_event("a/b", DIGEST, MEDIA, 10, "v1", REQUEST)
     await grid.publish([event])
     await grid.close()
@@ -124,7 +124,7 @@ async def test_bad_request_is_dead_lettered_without_retry(
     settings: Settings, clients: StorageClients, receiver: Receiver
 ) -> None:
     receiver.statuses["/sub"] = 400
-    grid = _grid(settings, clients, {"webhook_fanout": _ignore}, events_subscriber_urls=(f"{receiver.url}/sub",))
+    grid = _grid(settings, clients, {"webhook_fanout": _ignore}, REGISTRY_EVENTS_SUBSCRIBER_URLS=f"{receiver.url}/sub")
     event = push_event("a/b", DIGEST, MEDIA, 10, "v1", REQUEST)
     await grid.publish([event])
     await grid.close()

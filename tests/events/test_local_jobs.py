@@ -74,7 +74,7 @@ async def test_a_declared_timer_runs_its_plain_function_at_each_occurrence(timer
     now = [datetime(2026, 3, 4, 10, 20, 30, tzinfo=UTC)]
     waits: list[float] = []
     runs: list[tuple[datetime, Settings]] = []
-    settings = Settings(storage_connection_string="UseDevelopmentStorage=true")
+    settings = Settings.from_env({"REGISTRY_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true"})
 
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
@@ -98,7 +98,7 @@ async def test_a_declared_timer_runs_its_plain_function_at_each_occurrence(timer
 
 def test_make_run_turns_the_background_functions_on() -> None:
     env = local_environment({"REGISTRY_ADMIN_PASSWORD": "p"})
-    assert Settings.from_env(env).background_jobs is True
+    assert Settings.from_env(env).jobs.enabled is True
     assert local_environment({"REGISTRY_BACKGROUND_JOBS": "false"})["REGISTRY_BACKGROUND_JOBS"] == "false"
 
 
@@ -111,7 +111,7 @@ async def test_the_web_process_runs_timers_and_the_queue_consumer_when_asked(
         ticks.append(datetime.now(UTC))
 
     monkeypatch.setattr(local_jobs, "TIMERS", (*TIMERS, Timer("every_second", "* * * * * *", tick)))
-    settings = dataclasses.replace(settings, background_jobs=True, webhook_allow_private=True)
+    settings = settings.with_env(REGISTRY_BACKGROUND_JOBS="true", REGISTRY_WEBHOOK_ALLOW_PRIVATE="true")
     app = create_app(settings)
     storage = StorageClients(settings)
     try:

@@ -146,7 +146,7 @@ def test_subscription_filters_like_event_grid() -> None:
 
 def test_events_schema_setting_is_checked() -> None:
     env = {"REGISTRY_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true"}
-    assert Settings.from_env({**env, "REGISTRY_EVENTS_SCHEMA": "CloudEventSchemaV1_0"}).events_schema == (
+    assert Settings.from_env({**env, "REGISTRY_EVENTS_SCHEMA": "CloudEventSchemaV1_0"}).events.schema == (
         "CloudEventSchemaV1_0")
     with pytest.raises(SettingsError, match="REGISTRY_EVENTS_SCHEMA"):
         Settings.from_env({**env, "REGISTRY_EVENTS_SCHEMA": "CustomInputSchema"})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -28,8 +27,7 @@ from tests.storage import StorageProbe
 def settings(azurite: Azurite, receiver: Receiver) -> Settings:
     """Publishing to a (local) Event Grid topic that refuses events until a test says otherwise."""
     receiver.statuses["/api/events"] = 400
-    return dataclasses.replace(test_settings(azurite), eventgrid_endpoint=f"{receiver.url}/api/events",
-                               eventgrid_key="k")
+    return test_settings(azurite, REGISTRY_EVENTGRID_ENDPOINT=f"{receiver.url}/api/events", REGISTRY_EVENTGRID_KEY="k")
 
 
 @pytest.fixture
@@ -129,9 +127,8 @@ async def test_helm_chart_push_is_a_chart_push(
 
 async def test_settings_without_events_still_push(azurite: Azurite, receiver: Receiver) -> None:
     """A publisher that cannot be reached never fails a push: the event waits in the outbox."""
-    settings = dataclasses.replace(
-        test_settings(azurite), eventgrid_endpoint="http://127.0.0.1:9/api/events", eventgrid_key="k",
-    )
+    settings = test_settings(azurite, REGISTRY_EVENTGRID_ENDPOINT="http://127.0.0.1:9/api/events",
+                             REGISTRY_EVENTGRID_KEY="k")
     from shared.api.app import create_app
 
     app = create_app(settings)

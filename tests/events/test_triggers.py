@@ -6,7 +6,6 @@ Expected payloads are written out by hand (ACR's documented shape) with digests 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -46,12 +45,12 @@ WEBHOOK_BODY = {k: v for k, v in PUSH_DATA.items() if k != "location"}
 @pytest.fixture
 def settings(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The test's settings, also in the environment the trigger functions read."""
-    settings = dataclasses.replace(test_settings(azurite), webhook_allow_private=True, webhook_retry_ms=0)
+    settings = test_settings(azurite, REGISTRY_WEBHOOK_ALLOW_PRIVATE="true", REGISTRY_WEBHOOK_RETRY_MS="0")
     for name, value in {
-        "REGISTRY_STORAGE_CONNECTION_STRING": settings.storage_connection_string,
-        "REGISTRY_STORAGE_PREFIX": settings.storage_prefix, "REGISTRY_WEBHOOK_ALLOW_PRIVATE": "true",
+        "REGISTRY_STORAGE_CONNECTION_STRING": settings.storage.connection_string,
+        "REGISTRY_STORAGE_PREFIX": settings.storage.prefix, "REGISTRY_WEBHOOK_ALLOW_PRIVATE": "true",
         "REGISTRY_WEBHOOK_RETRY_MS": "0", "REGISTRY_ADMIN_ENABLED": "true", "REGISTRY_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "REGISTRY_TOKEN_SIGNING_KEY": settings.token_signing_key, "REGISTRY_OUTBOX_GRACE_SECONDS": "0",
+        "REGISTRY_TOKEN_SIGNING_KEY": settings.auth.token_signing_key, "REGISTRY_OUTBOX_GRACE_SECONDS": "0",
     }.items():
         monkeypatch.setenv(name, value)
     for name in ("REGISTRY_EVENTGRID_ENDPOINT", "REGISTRY_EVENTS_FUNCTIONS_URL", "REGISTRY_EVENTS_SUBSCRIBER_URLS"):
@@ -134,7 +133,7 @@ async def test_outbox_timer_republishes_to_the_fan_out_and_the_queue(
     settings: Settings, storage: StorageClients, receiver: Receiver
 ) -> None:
     receiver.statuses["/api/events"] = 400  # the topic refuses: the push's event stays in the outbox
-    pushing = dataclasses.replace(settings, eventgrid_endpoint=f"{receiver.url}/api/events", eventgrid_key="k")
+    pushing = settings.with_env(REGISTRY_EVENTGRID_ENDPOINT=f"{receiver.url}/api/events", REGISTRY_EVENTGRID_KEY="k")
     await WebhookStore(storage.webhooks).create(Webhook("outboxhook", f"{receiver.url}/hook", ("push",)))
     app = create_app(pushing)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r.test",

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import SETTINGS, Settings, SettingsError
+from shared.capabilities import SETTINGS
+from shared.settings import Settings, SettingsError
 from shared.storage import layout
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_settings_read_and_validate() -> None:
     settings = Settings.from_env({"REGISTRY_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
                                   "REGISTRY_BLOB_REDIRECT": "False", "REGISTRY_UPLOAD_BLOCK_MIB": "4"})
-    assert settings.blob_redirect is False
-    assert settings.upload_block_bytes == 4 * 1024 * 1024
+    assert settings.registry.blob_redirect is False
+    assert settings.registry.upload_block_bytes == 4 * 1024 * 1024
 
 
 @pytest.mark.parametrize("env,needle", [

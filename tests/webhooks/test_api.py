@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import httpx
 import pytest
 
@@ -16,10 +14,7 @@ from tests.receiver import Receiver
 @pytest.fixture
 def settings(azurite: Azurite) -> Settings:
     """Webhooks may call the loopback receiver."""
-    return dataclasses.replace(
-        test_settings(azurite),
-        webhook_allow_private=True, webhook_retry_ms=10,
-    )
+    return test_settings(azurite, REGISTRY_WEBHOOK_ALLOW_PRIVATE="true", REGISTRY_WEBHOOK_RETRY_MS="10")
 
 
 def _body(receiver: Receiver, **properties: object) -> dict[str, object]:

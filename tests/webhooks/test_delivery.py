@@ -15,15 +15,16 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from scripts.azurite import Azurite
+from shared.capabilities import load_settings
 from shared.events.envelope import to_event_grid
 from shared.events.model import RequestInfo, push_event
-from shared.events.retry import Backoff
 from shared.settings import Settings
 from shared.storage import layout
 from shared.storage.clients import StorageClients
 from shared.webhooks.deliveries import Message
 from shared.webhooks.fanout import WebhookService
 from shared.webhooks.model import DISABLED, Webhook
+from shared.webhooks.settings import WebhookSettings
 from tests.conftest import unique_prefix
 from tests.receiver import Receiver
 from tests.webhooks.queue import drain, peek, queued, take
@@ -35,11 +36,12 @@ PUT = RequestInfo("3f2a94c6-0d1e-4b1a-9c55-6b0ad0b7f0e1", "r.test", "PUT", "ua")
 @pytest.fixture
 def settings(azurite: Azurite) -> Settings:
     """Loopback allowed; retries after 1 s doubling to 2 s (queue delays are whole seconds)."""
-    return dataclasses.replace(
-        Settings(storage_connection_string=azurite.connection_string, storage_prefix=unique_prefix()),
-        webhook_allow_private=True, webhook_retry_ms=1000, webhook_retry_max_seconds=2, webhook_max_attempts=30,
-        webhook_timeout_seconds=2,
-    )
+    return load_settings({
+        "REGISTRY_STORAGE_CONNECTION_STRING": azurite.connection_string, "REGISTRY_STORAGE_PREFIX": unique_prefix(),
+        "REGISTRY_WEBHOOK_ALLOW_PRIVATE": "true", "REGISTRY_WEBHOOK_RETRY_MS": "1000",
+        "REGISTRY_WEBHOOK_RETRY_MAX_SECONDS": "2", "REGISTRY_WEBHOOK_MAX_ATTEMPTS": "30",
+        "REGISTRY_WEBHOOK_TIMEOUT_SECONDS": "2",
+    })
 
 
 @pytest.fixture
@@ -117,7 +119,7 @@ async def test_an_endpoint_down_during_ten_pushes_gets_each_exactly_once_when_ba
 async def test_a_receiver_that_never_returns_is_dead_lettered_then_redelivered(
     settings: Settings, storage: StorageClients, receiver: Receiver
 ) -> None:
-    settings = dataclasses.replace(settings, webhook_max_attempts=3, webhook_retry_ms=0)
+    settings = settings.with_env(REGISTRY_WEBHOOK_MAX_ATTEMPTS="3", REGISTRY_WEBHOOK_RETRY_MS="0")
     service = WebhookService(storage, settings)
     receiver.statuses["/gone"] = 503
     try:
@@ -259,7 +261,7 @@ async def test_a_message_the_function_keeps_failing_on_is_dead_lettered_from_the
 
 
 def test_the_default_schedule_retries_for_about_23_hours() -> None:
-    backoff = Backoff.for_webhooks(Settings(storage_connection_string="UseDevelopmentStorage=true"))
+    backoff = WebhookSettings().backoff
     # 30, 60, ..., 1920 s, then 22 waits capped at an hour: 3810 + 79200 seconds in all
     assert [backoff.whole_seconds(a) for a in range(1, 10)] == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
     assert backoff.span() == 3810 + 22 * 3600
@@ -293,7 +295,7 @@ async def test_an_answer_slower_than_the_timeout_is_the_one_duplicate_source_lef
 ) -> None:
     """The receiver handles a POST, but answers after the timeout: the attempt counts as failed and
     is retried, so the receiver sees the event twice. Nothing on the sending side can tell."""
-    receiver.delays["/late"] = settings.webhook_timeout_seconds + 0.5
+    receiver.delays["/late"] = settings.group(WebhookSettings).timeout_seconds + 0.5
     await service.store.create(Webhook("late1", f"{receiver.url}/late", ("push",)))
     event = _event(9)
     await service.handle_event(_envelope(event))

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from scripts.azurite import Azurite
+from shared.capabilities import load_settings
 from shared.events.envelope import to_event_grid
 from shared.events.model import RegistryEvent, RequestInfo, delete_event, push_event
 from shared.settings import Settings
@@ -34,10 +35,11 @@ DELETE = dataclasses.replace(PUT, method="DELETE")
 @pytest.fixture
 def settings(azurite: Azurite) -> Settings:
     """Loopback allowed, immediate retries, a short timeout."""
-    return dataclasses.replace(
-        Settings(storage_connection_string=azurite.connection_string, storage_prefix=unique_prefix()),
-        webhook_allow_private=True, webhook_retry_ms=0, webhook_max_attempts=4, webhook_timeout_seconds=1,
-    )
+    return load_settings({
+        "REGISTRY_STORAGE_CONNECTION_STRING": azurite.connection_string, "REGISTRY_STORAGE_PREFIX": unique_prefix(),
+        "REGISTRY_WEBHOOK_ALLOW_PRIVATE": "true", "REGISTRY_WEBHOOK_RETRY_MS": "0",
+        "REGISTRY_WEBHOOK_MAX_ATTEMPTS": "4", "REGISTRY_WEBHOOK_TIMEOUT_SECONDS": "1",
+    })
 
 
 @pytest.fixture
@@ -129,7 +131,7 @@ async def test_fan_out_only_enqueues_one_delivery_per_matching_webhook(
 async def test_a_failed_attempt_is_retried_as_a_new_delayed_message(
     settings: Settings, storage: StorageClients, receiver: Receiver
 ) -> None:
-    service = WebhookService(storage, dataclasses.replace(settings, webhook_retry_ms=2000))
+    service = WebhookService(storage, settings.with_env(REGISTRY_WEBHOOK_RETRY_MS="2000"))
     receiver.failures["/flaky"] = 1
     try:
         await service.store.create(Webhook("flaky1", f"{receiver.url}/flaky", ("push",)))

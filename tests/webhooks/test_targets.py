@@ -5,7 +5,6 @@ show that nothing reaches them."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import socket
 
@@ -147,7 +146,7 @@ async def test_header_values_with_control_characters_are_refused_at_creation(
 async def test_a_stored_header_with_nul_makes_ping_a_failed_delivery_not_a_500(
     azurite: Azurite, receiver: Receiver
 ) -> None:
-    settings = dataclasses.replace(test_settings(azurite), webhook_allow_private=True)  # only the header is wrong
+    settings = test_settings(azurite, REGISTRY_WEBHOOK_ALLOW_PRIVATE="true")  # only the header is wrong
     app = create_app(settings)
     probe = StorageProbe(settings)
     try:
@@ -175,7 +174,7 @@ async def _store_raw(storage: StorageProbe, name: str, uri: str, headers: dict[s
 
 
 async def test_private_targets_are_allowed_when_configured(azurite: Azurite, receiver: Receiver) -> None:
-    settings = dataclasses.replace(test_settings(azurite), webhook_allow_private=True)
+    settings = test_settings(azurite, REGISTRY_WEBHOOK_ALLOW_PRIVATE="true")
     sender = WebhookSender(settings)
     try:
         delivery = await sender.post(f"http://localhost:{receiver.port}/ok", b"{}", {})
