@@ -14,7 +14,7 @@ from starlette.routing import Route
 from shared.api import webhooks
 from shared.api.http import read_json, registry_of
 from shared.auth.store import ENABLED
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import InvalidName, Management, RegistryError, ResourceNotFound
 
 _LIMIT = 64 * 1024
 # Every name and id the auth table holds as a key (token and scope map names, system scope map
@@ -26,32 +26,32 @@ MAX_PRINCIPAL = 128
 
 
 def _existing(request: Request, param: str, what: str) -> str:
-    """The path parameter naming an existing ``what``; NOT_FOUND when no key can be that name."""
+    """The path parameter naming an existing ``what``; not found when no key can be that name."""
     name: str = request.path_params[param]
     if not _KEY.fullmatch(name):
-        raise RegistryError(ErrorCode.NOT_FOUND, f"{what} not found", detail={"name": name[:60]})
+        raise ResourceNotFound(what, name)
     return name
 
 
 def _new(request: Request, param: str, what: str) -> str:
-    """The path parameter naming a ``what`` to create or replace; NAME_INVALID when no key can be that name."""
+    """The path parameter naming a ``what`` to create or replace; an invalid name when no key can be that name."""
     name: str = request.path_params[param]
     if not _KEY.fullmatch(name):
-        raise RegistryError(ErrorCode.NAME_INVALID, f"invalid {what} name", detail={"name": name[:60]})
+        raise InvalidName(f"invalid {what} name", detail={"name": name[:60]})
     return name
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    body = await read_json(request, _LIMIT, ErrorCode.SIZE_INVALID, ErrorCode.NAME_INVALID)
+    body = await read_json(request, _LIMIT, Management.BODY_TOO_LARGE, Management.INVALID_REQUEST)
     if not isinstance(body, dict):
-        raise RegistryError(ErrorCode.NAME_INVALID, "the body must be a JSON object")
+        raise RegistryError(Management.INVALID_REQUEST, "the body must be a JSON object")
     return body
 
 
 def _optional_bool(body: dict[str, Any], key: str) -> bool | None:
     value = body.get(key)
     if value is not None and not isinstance(value, bool):
-        raise RegistryError(ErrorCode.NAME_INVALID, f"{key} must be true or false")
+        raise RegistryError(Management.INVALID_REQUEST, f"{key} must be true or false")
     return value
 
 
@@ -67,7 +67,7 @@ async def update_options(request: Request) -> Response:
     body = await _body(request)
     mode = body.get("roleAssignmentMode")
     if mode not in (None, "rbac", "abac"):
-        raise RegistryError(ErrorCode.NAME_INVALID, "roleAssignmentMode is rbac or abac")
+        raise RegistryError(Management.INVALID_REQUEST, "roleAssignmentMode is rbac or abac")
     options = await registry.identities.set_options(_optional_bool(body, "anonymousPullEnabled"),
                                                     None if mode is None else mode == "abac")
     return JSONResponse(options.to_json())
@@ -82,9 +82,10 @@ async def list_scope_maps(request: Request) -> Response:
 async def get_scope_map(request: Request) -> Response:
     """``GET /acr/admin/scopemaps/{name}``."""
     registry = await registry_of(request)
-    scope_map = await registry.identities.scope_map(_existing(request, "name", "scope map"))
+    name = _existing(request, "name", "scope map")
+    scope_map = await registry.identities.scope_map(name)
     if scope_map is None:
-        raise RegistryError(ErrorCode.NOT_FOUND, "scope map not found")
+        raise ResourceNotFound("scope map", name)
     return JSONResponse(scope_map.to_json())
 
 
@@ -94,7 +95,7 @@ async def put_scope_map(request: Request) -> Response:
     body = await _body(request)
     actions = body.get("actions")
     if not isinstance(actions, list) or not actions or not all(isinstance(a, str) for a in actions):
-        raise RegistryError(ErrorCode.NAME_INVALID, "actions must be a non-empty list of strings")
+        raise RegistryError(Management.INVALID_REQUEST, "actions must be a non-empty list of strings")
     scope_map = await registry.identities.put_scope_map(_new(request, "name", "scope map"), actions,
                                                         str(body.get("description") or ""))
     return JSONResponse(scope_map.to_json())
@@ -116,9 +117,10 @@ async def list_tokens(request: Request) -> Response:
 async def get_token(request: Request) -> Response:
     """``GET /acr/admin/tokens/{name}``."""
     registry = await registry_of(request)
-    token = await registry.identities.token(_existing(request, "name", "token"))
+    name = _existing(request, "name", "token")
+    token = await registry.identities.token(name)
     if token is None:
-        raise RegistryError(ErrorCode.NOT_FOUND, "token not found")
+        raise ResourceNotFound("token", name)
     return JSONResponse(token.to_json())
 
 
@@ -129,7 +131,7 @@ async def put_token(request: Request) -> Response:
     body = await _body(request)
     current = await registry.identities.token(name)
     if request.method == "PATCH" and current is None:
-        raise RegistryError(ErrorCode.NOT_FOUND, "token not found")
+        raise ResourceNotFound("token", name)
     scope_map = body.get("scopeMap") or (current.scope_map if current else "")
     status = body.get("status") or (current.status if current else ENABLED)
     token = await registry.identities.put_token(name, str(scope_map), str(status))
@@ -153,9 +155,9 @@ async def new_password(request: Request) -> Response:
         try:
             expiry = datetime.fromisoformat(str(body["expiry"]).replace("Z", "+00:00"))
         except ValueError:
-            raise RegistryError(ErrorCode.NAME_INVALID, "expiry must be an ISO 8601 time") from None
+            raise RegistryError(Management.INVALID_REQUEST, "expiry must be an ISO 8601 time") from None
         if expiry.tzinfo is None:
-            raise RegistryError(ErrorCode.NAME_INVALID, "expiry must carry a time zone")
+            raise RegistryError(Management.INVALID_REQUEST, "expiry must carry a time zone")
     value = await registry.identities.new_password(_existing(request, "name", "token"), which, expiry)
     return JSONResponse({"name": which, "value": value, "expiry": expiry.isoformat() if expiry else None},
                         headers={"Cache-Control": "no-store"})
@@ -166,7 +168,7 @@ async def list_roles(request: Request) -> Response:
     registry = await registry_of(request)
     principal = request.query_params.get("principalId")
     if principal is not None and len(principal) > MAX_PRINCIPAL:
-        raise RegistryError(ErrorCode.NAME_INVALID, f"principalId is at most {MAX_PRINCIPAL} characters")
+        raise InvalidName(f"principalId is at most {MAX_PRINCIPAL} characters")
     assignments = await registry.identities.role_assignments(principal)
     return JSONResponse({"roleAssignments": [a.to_json() for a in assignments]})
 

@@ -19,7 +19,8 @@ from shared.api.boundary import ErrorBoundary, error_response
 from shared.api.events import start_background
 from shared.api.guard import Guard
 from shared.api.http import new_lock
-from shared.errors import ErrorCode, RegistryError
+from shared.capabilities import ERROR_GROUPS
+from shared.errors import Common, RegistryError
 from shared.settings import Settings
 
 _NAME = "/v2/{name:path}"
@@ -65,7 +66,7 @@ ROUTES += [
 async def _http_exception(request: Request, exc: Exception) -> Response:
     # Starlette's router raises these for unknown paths and methods; answer in the spec's shape.
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    error = RegistryError(ErrorCode.UNSUPPORTED if status == 405 else ErrorCode.NOT_FOUND)
+    error = RegistryError(Common.UNSUPPORTED if status == 405 else Common.NO_ROUTE)
     return error_response(error, request.method)
 
 
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=ROUTES,
         lifespan=lifespan,
         # Inside Starlette's own error middleware, so nothing reaches its plain-text 500 page.
-        middleware=[Middleware(ErrorBoundary), Middleware(Guard)],
+        middleware=[Middleware(ErrorBoundary, groups=ERROR_GROUPS), Middleware(Guard)],
         exception_handlers={HTTPException: _http_exception},
     )
     app.state.settings = settings

@@ -12,13 +12,14 @@ from shared.api.http import (
     byte_range,
     content_length,
     content_range,
+    range_header,
     registry_of,
     repository,
 )
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import Oci, RegistryError
 from shared.oci.digest import Digest
 from shared.oci.names import validate_name
-from shared.registry.uploads import Upload, range_headers, validate_upload_id
+from shared.registry.uploads import Upload, validate_upload_id
 
 _SIMPLE_RANGE = re.compile(r"bytes=(\d{1,19})-(\d{0,19})")
 
@@ -28,7 +29,7 @@ def _upload_headers(name: str, upload: Upload) -> dict[str, str]:
         "Location": f"/v2/{name}/blobs/uploads/{upload.id}",
         "Docker-Upload-UUID": upload.id,
         "Content-Length": "0",
-        **range_headers(upload),
+        **range_header(upload.offset),
     }
 
 
@@ -53,7 +54,7 @@ def _storage_serves(range_header: str | None, size: int) -> bool:
     if match is None:
         return False
     if match[2] and int(match[2]) < int(match[1]):
-        raise RegistryError(ErrorCode.RANGE_NOT_SATISFIABLE, headers={"Content-Range": f"bytes */{size}"})
+        raise RegistryError(Oci.RANGE_NOT_SATISFIABLE, headers={"Content-Range": f"bytes */{size}"})
     return True
 
 
@@ -125,8 +126,8 @@ async def _append(request: Request, upload: Upload, save: bool) -> Upload:
     if span is not None:
         length = span[1] - span[0] + 1
         if declared is not None and declared != length:
-            raise RegistryError(ErrorCode.RANGE_INVALID, "Content-Length does not match Content-Range",
-                                headers=range_headers(upload))
+            raise RegistryError(Oci.RANGE_INVALID, "Content-Length does not match Content-Range",
+                                headers=range_header(upload.offset))
     return await registry.uploads.append(
         upload, body_stream(request), span[0] if span else None, length, save=save
     )
@@ -150,7 +151,7 @@ async def finish_upload(request: Request) -> Response:
     name, upload = await _load(request)
     raw = request.query_params.get("digest")
     if not raw:
-        raise RegistryError(ErrorCode.DIGEST_INVALID, "the digest parameter is required")
+        raise RegistryError(Oci.DIGEST_INVALID, "the digest parameter is required")
     expected = Digest.parse(raw)
     registry = await registry_of(request)
     upload = await _append(request, upload, save=False)

@@ -1,10 +1,15 @@
-"""The one place where errors become HTTP answers, and headers every answer carries."""
+"""The one place where errors become HTTP answers, and headers every answer carries.
+
+Domain errors are translated with the error groups of the request's API (:mod:`shared.api.errors`)
+and of the capabilities; wire errors the API layer raised are answered as they are.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -12,7 +17,9 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError, Servic
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import ErrorCode, RegistryError
+from shared.api.errors import api_groups
+from shared.api.guard import route_path
+from shared.errors import Common, DomainError, ErrorGroup, RegistryError, translate
 
 log = logging.getLogger("registry.api")
 API_VERSION_HEADER = (b"docker-distribution-api-version", b"registry/2.0")
@@ -48,12 +55,14 @@ def is_unavailable(error: BaseException) -> bool:
 
 
 class ErrorBoundary:
-    """ASGI middleware: turns :class:`RegistryError` into the spec's JSON errors, storage being
-    unreachable into UNAVAILABLE/503 with ``Retry-After``, and anything else unexpected into
-    UNKNOWN/500; both carry a request id (details go to the log, not the client)."""
+    """ASGI middleware: turns domain errors and :class:`RegistryError` into the spec's JSON errors,
+    storage being unreachable into UNAVAILABLE/503 with ``Retry-After``, and anything else
+    unexpected (a domain error no group answers included) into UNKNOWN/500; both carry a request
+    id (details go to the log, not the client). ``groups`` are the capabilities' error groups."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, groups: Sequence[ErrorGroup] = ()) -> None:
         self.app = app
+        self.groups = tuple(groups)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,17 +90,26 @@ class ErrorBoundary:
                 raise
             await _send_error(send_with_headers, scope, error)
         except Exception as error:
-            if is_unavailable(error):
-                log.warning("storage unavailable (request %s): %r", request_id, error, exc_info=error)
-                answer = RegistryError(ErrorCode.UNAVAILABLE, "storage is temporarily unavailable",
-                                       detail={"requestId": request_id},
-                                       headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)})
-            else:
-                log.exception("unhandled error (request %s)", request_id)
-                answer = RegistryError(ErrorCode.UNKNOWN, detail={"requestId": request_id})
+            answer = self._answer(scope, error, request_id)
             if started:
                 raise
             await _send_error(send_with_headers, scope, answer)
+
+    def _answer(self, scope: Scope, error: Exception, request_id: str) -> RegistryError:
+        """The wire answer to an exception a handler (or a middleware) raised."""
+        if isinstance(error, DomainError):
+            answer = translate(error, api_groups(route_path(scope), self.groups))
+            if answer is not None:
+                return answer
+            log.error("no error group answers %s (request %s)", type(error).__name__, request_id, exc_info=error)
+            return RegistryError(Common.UNKNOWN, detail={"requestId": request_id})
+        if is_unavailable(error):
+            log.warning("storage unavailable (request %s): %r", request_id, error, exc_info=error)
+            return RegistryError(Common.UNAVAILABLE, "storage is temporarily unavailable",
+                                 detail={"requestId": request_id},
+                                 headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)})
+        log.exception("unhandled error (request %s)", request_id, exc_info=error)
+        return RegistryError(Common.UNKNOWN, detail={"requestId": request_id})
 
 
 def error_response(error: RegistryError, method: str) -> Response:

@@ -21,8 +21,9 @@ from shared.api.access import Need, classify
 from shared.api.http import registry_of
 from shared.auth.permissions import PULL, REPOSITORY, Grant, Permissions
 from shared.auth.service import ANONYMOUS_PRINCIPAL, parse_basic, principal_of
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import Common, RegistryError, Unauthenticated
 from shared.oci.digest import Digest
+from shared.oci.errors import InvalidDigest
 from shared.oci.names import NAME_RE, TAG_RE, is_tag
 from shared.registry.registry import Registry
 
@@ -92,7 +93,7 @@ def challenge(request: Request, registry: Registry, need: Need, error: str = "")
 
 def _unauthorized(request: Request, registry: Registry, need: Need, message: str, error: str = "") -> RegistryError:
     detail = [{"Type": kind, "Name": name, "Action": action} for kind, name, action in need.requirements]
-    return RegistryError(ErrorCode.UNAUTHORIZED, message, detail=detail or None,
+    return RegistryError(Common.UNAUTHORIZED, message, detail=detail or None,
                          headers=challenge(request, registry, need, error))
 
 
@@ -140,12 +141,10 @@ class Guard:
                 checker = await auth.permissions(principal)
                 basic = True
             elif header:
-                raise RegistryError(ErrorCode.UNAUTHORIZED, "unsupported authorization scheme")
+                raise Unauthenticated("unsupported authorization scheme")
             else:
                 checker = await auth.permissions(ANONYMOUS_PRINCIPAL)
-        except RegistryError as error:
-            if error.code is not ErrorCode.UNAUTHORIZED:
-                raise
+        except Unauthenticated as error:
             invalid = "invalid_token" if header[:7].lower() == "bearer " else ""
             raise _unauthorized(request, registry, need, error.message, invalid) from None
         if not need.requirements:  # the /v2/ root: any authenticated caller
@@ -155,7 +154,7 @@ class Guard:
         if all(checker.can(*requirement) for requirement in need.requirements):
             return checker, claims
         if basic:
-            raise RegistryError(ErrorCode.DENIED, detail=[{"Type": k, "Name": n, "Action": a}
+            raise RegistryError(Common.DENIED, detail=[{"Type": k, "Name": n, "Action": a}
                                                           for k, n, a in need.requirements])
         # As distribution and ACR do (and the Azure SDK expects): a token lacking the scope gets
         # 401 with the challenge, on which clients fetch a token for that scope and retry.
@@ -173,7 +172,7 @@ def _checkable(need: Need) -> bool:
         return TAG_RE.fullmatch(need.reference) is not None
     try:
         Digest.parse(need.reference)
-    except RegistryError:
+    except InvalidDigest:
         return False
     return True
 

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 
 from shared.capabilities import load_settings
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import Oci, RegistryError, WireCode
 from shared.oci.names import validate_name
 from shared.registry.registry import Registry
 from shared.storage.values import INT64_MAX, parse_int64
@@ -53,7 +53,7 @@ def content_length(request: Request) -> int | None:
         return None
     value = parse_int64(raw.strip())
     if value is None:
-        raise RegistryError(ErrorCode.SIZE_INVALID, "invalid Content-Length", detail={"length": raw[:40]})
+        raise RegistryError(Oci.SIZE_INVALID, "invalid Content-Length", detail={"length": raw[:40]})
     return value
 
 
@@ -65,7 +65,7 @@ def content_range(request: Request) -> tuple[int, int] | None:
     match = _CONTENT_RANGE.fullmatch(raw.strip())
     start, end = (parse_int64(match[1]), parse_int64(match[2])) if match else (None, None)
     if start is None or end is None or end < start:
-        raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, "invalid Content-Range", detail={"range": raw[:100]})
+        raise RegistryError(Oci.BLOB_UPLOAD_INVALID, "invalid Content-Range", detail={"range": raw[:100]})
     return start, end
 
 
@@ -90,7 +90,7 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         if last == 0:
             start = size
     if start >= size or end < start:
-        raise RegistryError(ErrorCode.RANGE_NOT_SATISFIABLE, headers={"Content-Range": f"bytes */{size}"})
+        raise RegistryError(Oci.RANGE_NOT_SATISFIABLE, headers={"Content-Range": f"bytes */{size}"})
     return start, end
 
 
@@ -98,6 +98,12 @@ def _position(digits: str) -> int:
     """A byte position of a ``Range``; one past Int64 stands for any larger number (no blob is that big)."""
     value = parse_int64(digits) if digits else 0
     return INT64_MAX + 1 if value is None else value
+
+
+def range_header(size: int) -> dict[str, str]:
+    """The ``Range`` header reporting what an upload of ``size`` bytes holds (``0-0`` when empty, as
+    distribution does)."""
+    return {"Range": f"0-{max(size - 1, 0)}"}
 
 
 def next_link(path: str, n: int | None, last: str, **extra: str) -> str:
@@ -115,7 +121,7 @@ async def body_stream(request: Request) -> AsyncIterator[bytes]:
             yield chunk
 
 
-async def read_limited(request: Request, limit: int, error: ErrorCode) -> bytes:
+async def read_limited(request: Request, limit: int, error: WireCode) -> bytes:
     """The whole body, refusing with ``error`` once it exceeds ``limit`` bytes."""
     declared = content_length(request)
     if declared is not None and declared > limit:
@@ -130,7 +136,7 @@ async def read_limited(request: Request, limit: int, error: ErrorCode) -> bytes:
     return b"".join(parts)
 
 
-async def read_json(request: Request, limit: int, too_large: ErrorCode, invalid: ErrorCode) -> Any:
+async def read_json(request: Request, limit: int, too_large: WireCode, invalid: WireCode) -> Any:
     """A small JSON body (``{}`` when empty): ``too_large`` past ``limit`` bytes, ``invalid`` if it is
     not JSON (in UTF-8, without lone surrogates) or nests deeper than :data:`MAX_JSON_DEPTH`."""
     raw = await read_limited(request, limit, too_large)

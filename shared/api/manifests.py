@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from shared.api.events import request_info
 from shared.api.http import read_limited, registry_of, repository
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import Oci, RegistryError
 from shared.oci.manifest import INDEX_TYPES, MAX_MANIFEST_BYTES
 
 
@@ -30,7 +30,7 @@ async def get_manifest(request: Request) -> Response:
     manifest = await registry.manifests.get(name, reference, with_content=not head, seen=seen)
     if manifest.media_type in INDEX_TYPES and not _accepts(request, manifest.media_type):
         raise RegistryError(
-            ErrorCode.MANIFEST_UNKNOWN,
+            Oci.MANIFEST_UNKNOWN,
             f"{manifest.media_type} found, but the Accept header does not allow it",
             detail={"reference": reference},
         )
@@ -48,7 +48,7 @@ async def put_manifest(request: Request) -> Response:
     name = repository(request)
     reference = request.path_params["reference"]
     registry = await registry_of(request)
-    raw = await read_limited(request, MAX_MANIFEST_BYTES, ErrorCode.MANIFEST_TOO_LARGE)
+    raw = await read_limited(request, MAX_MANIFEST_BYTES, Oci.MANIFEST_TOO_LARGE)
     result = await registry.manifests.put(name, reference, raw, request.headers.get("content-type", ""),
                                           request_info(request))
     digest = str(result.manifest.digest)

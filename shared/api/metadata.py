@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from shared.api.guard import service_of
 from shared.api.http import next_link, read_json, registry_of, repository
-from shared.errors import ErrorCode
+from shared.errors import Management
 from shared.oci.digest import Digest
 from shared.oci.names import validate_tag
 from shared.registry.discovery import page_size
@@ -46,7 +46,7 @@ def _page(request: Request, path: str, items: list[dict[str, Any]], key: str, so
 
 
 async def _body(request: Request) -> Any:
-    return await read_json(request, _PATCH_LIMIT, ErrorCode.SIZE_INVALID, ErrorCode.NAME_INVALID)
+    return await read_json(request, _PATCH_LIMIT, Management.BODY_TOO_LARGE, Management.INVALID_REQUEST)
 
 
 async def catalog(request: Request) -> Response:

@@ -14,14 +14,14 @@ from shared.api.guard import client_address, service_of
 from shared.api.http import read_limited, registry_of
 from shared.auth.permissions import parse_scopes
 from shared.auth.service import ANONYMOUS, ANONYMOUS_PRINCIPAL, Principal, parse_basic, unauthorized
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import Management, RegistryError
 from shared.registry.registry import Registry
 
 _FORM_LIMIT = 64 * 1024
 
 
 async def _form(request: Request) -> dict[str, list[str]]:
-    body = await read_limited(request, _FORM_LIMIT, ErrorCode.TOKEN_REQUEST_INVALID)
+    body = await read_limited(request, _FORM_LIMIT, Management.TOKEN_REQUEST_INVALID)
     form: dict[str, list[str]] = {}
     for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
         form.setdefault(key, []).append(value)
@@ -73,7 +73,7 @@ async def post_token(request: Request) -> Response:
         else:
             principal = await _anonymous(registry)
     else:
-        raise RegistryError(ErrorCode.TOKEN_REQUEST_INVALID, detail={"grant_type": grant[:40]})
+        raise RegistryError(Management.TOKEN_REQUEST_INVALID, detail={"grant_type": grant[:40]})
     response = await _access_response(request, registry, principal, form.get("scope", []))
     if principal.kind != ANONYMOUS and field("access_type") == "offline":
         token = registry.auth.refresh_token(principal, service)
@@ -93,7 +93,7 @@ async def exchange(request: Request) -> Response:
     grant = (form.get("grant_type") or [""])[0]
     entra_token = (form.get("access_token") or [""])[0]
     if grant not in ("access_token", "access_token_refresh_token") or not entra_token:
-        raise RegistryError(ErrorCode.TOKEN_REQUEST_INVALID, detail={"grant_type": grant[:40]})
+        raise RegistryError(Management.TOKEN_REQUEST_INVALID, detail={"grant_type": grant[:40]})
     tenant = (form.get("tenant") or [""])[0]
     refresh = await registry.auth.exchange(entra_token, service_of(request, registry), tenant, client_address(request))
     return JSONResponse({"refresh_token": refresh}, headers={"Cache-Control": "no-store"})

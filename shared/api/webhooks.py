@@ -17,8 +17,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from shared.api.http import read_json, registry_of
-from shared.errors import ErrorCode, RegistryError
 from shared.registry.registry import Registry
+from shared.webhooks.errors import WebhookCode, WebhookUnknown
 from shared.webhooks.model import Webhook, validate_name, webhook_from_body
 from shared.webhooks.settings import WebhookSettings
 from shared.webhooks.targets import check_service_uri
@@ -28,7 +28,7 @@ _EVENT_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 async def _body(request: Request) -> Any:
-    return await read_json(request, _BODY_LIMIT, ErrorCode.WEBHOOK_INVALID, ErrorCode.WEBHOOK_INVALID)
+    return await read_json(request, _BODY_LIMIT, WebhookCode.WEBHOOK_INVALID, WebhookCode.WEBHOOK_INVALID)
 
 
 def _resource(registry: Registry, webhook: Webhook) -> dict[str, Any]:
@@ -101,7 +101,7 @@ async def redeliver(request: Request) -> Response:
     registry = await registry_of(request)
     event_id = request.path_params.get("event")
     if event_id is not None and not _EVENT_ID.fullmatch(event_id):
-        raise RegistryError(ErrorCode.WEBHOOK_UNKNOWN, "no dead letter of this event")
+        raise WebhookUnknown("no dead letter of this event")
     event_ids = await registry.webhooks.redeliver(request.path_params["webhook"], event_id)
     return JSONResponse({"value": event_ids}, status_code=202)
 

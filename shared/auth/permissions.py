@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import InvalidName
 from shared.oci.names import NAME_RE
 
 PULL, PUSH, DELETE, META_READ, META_WRITE = "pull", "push", "delete", "metadata_read", "metadata_write"
@@ -57,20 +57,20 @@ class Rule:
 
 
 def validate_pattern(pattern: str) -> str:
-    """Return a repository pattern (``name``, ``prefix/*`` or ``*``) or raise NAME_INVALID."""
+    """Return a repository pattern (``name``, ``prefix/*`` or ``*``) or raise InvalidName."""
     base = pattern[:-2] if pattern.endswith("/*") else pattern
     if pattern != "*" and not NAME_RE.fullmatch(base):
-        raise RegistryError(ErrorCode.NAME_INVALID, "invalid repository pattern", detail={"pattern": pattern[:256]})
+        raise InvalidName("invalid repository pattern", detail={"pattern": pattern[:256]})
     return pattern
 
 
 def scope_map_rules(actions: Iterable[str]) -> list[Rule]:
-    """The rules of a scope map's actions; NAME_INVALID for one that is not ``repositories/<repo>/<action>``."""
+    """The rules of a scope map's actions; InvalidName for one that is not ``repositories/<repo>/<action>``."""
     rules = []
     for raw in actions:
         match = _SCOPE_MAP_ACTION_RE.fullmatch(raw)
         if match is None:
-            raise RegistryError(ErrorCode.NAME_INVALID, "invalid scope map action", detail={"action": raw[:300]})
+            raise InvalidName("invalid scope map action", detail={"action": raw[:300]})
         rules.append(Rule(validate_pattern(match["repo"]), frozenset({SCOPE_MAP_ACTIONS[match["action"]]})))
     return rules
 

@@ -33,7 +33,7 @@ from shared.auth.permissions import (
 from shared.auth.store import PASSWORD_NAMES, TOKEN_STATUS_SECONDS, IdentityStore, Token
 from shared.auth.throttle import LoginThrottle
 from shared.auth.tokens import ACCESS, REFRESH, TokenError, TokenSigner, generate_signing_key
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import Throttled, Unauthenticated
 from shared.settings import Settings
 
 log = logging.getLogger("registry.auth")
@@ -69,9 +69,9 @@ def principal_of(claims: dict[str, Any]) -> Principal:
     return Principal(kind, str(claims.get("sub") or ""), generation=str(claims.get("gen") or ""))
 
 
-def unauthorized(message: str = "authentication required") -> RegistryError:
-    """UNAUTHORIZED without revealing which part of the credentials was wrong."""
-    return RegistryError(ErrorCode.UNAUTHORIZED, message)
+def unauthorized(message: str = "authentication required") -> Unauthenticated:
+    """Unauthenticated, without revealing which part of the credentials was wrong."""
+    return Unauthenticated(message)
 
 
 def parse_basic(header: str) -> tuple[str, str] | None:
@@ -142,7 +142,7 @@ class AuthService:
 
     async def basic(self, username: str, password: str, service: str, address: str = "") -> Principal:
         """The principal a username and password (or null GUID and refresh token) identify, for a
-        caller at ``address`` (throttled per identity and address: TOOMANYREQUESTS)."""
+        caller at ``address`` (throttled per identity and address: Throttled)."""
         if username == NULL_GUID:
             return await self.from_refresh_token(password, service, address)
         self.throttle.check(username, address)
@@ -179,8 +179,7 @@ class AuthService:
             index = await match(password, [h for _, h in hashes])
         except HashingBusy:
             self.throttle.undo(attempt)
-            raise RegistryError(ErrorCode.TOOMANYREQUESTS, "too many logins in progress",
-                                headers={"Retry-After": "1"}) from None
+            raise Throttled("too many logins in progress", retry_after=1) from None
         principal = self._principal(username, admin, token, hashes, index)
         if principal is not None:
             self.throttle.succeeded(attempt)
@@ -295,7 +294,7 @@ class AuthService:
 
     async def verify_access(self, token: str, service: str) -> dict[str, Any]:
         """The claims of a valid access token for ``service`` whose credential is still current
-        (a scoped token's status as read within :data:`TOKEN_STATUS_SECONDS`); UNAUTHORIZED otherwise."""
+        (a scoped token's status as read within :data:`TOKEN_STATUS_SECONDS`); Unauthenticated otherwise."""
         try:
             claims = self.signer.verify(token, ACCESS, service)
             kind = str(claims.get("kind"))

@@ -23,7 +23,7 @@ from azure.data.tables.aio import TableClient
 
 from shared.auth.passwords import generate_password, hash_new
 from shared.auth.permissions import ROLES, SYSTEM_SCOPE_MAPS, scope_map_rules, validate_pattern
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import Denied, Invalid, InvalidName, ResourceNotFound
 from shared.storage import layout
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{4,49}")
@@ -43,13 +43,8 @@ def _now() -> datetime:
 
 def _name(name: str, what: str) -> str:
     if not _NAME_RE.fullmatch(name):
-        raise RegistryError(ErrorCode.NAME_INVALID, f"{what} names are 5-50 letters, digits and hyphens",
-                            detail={"name": name[:60]})
+        raise InvalidName(f"{what} names are 5-50 letters, digits and hyphens", detail={"name": name[:60]})
     return name
-
-
-def _missing(what: str, name: str) -> RegistryError:
-    return RegistryError(ErrorCode.NOT_FOUND, f"{what} not found", detail={"name": name[:60]})
 
 
 @dataclass(frozen=True)
@@ -144,7 +139,7 @@ class IdentityStore:
     async def _delete(self, partition: str, key: str, what: str) -> None:
         # delete_entity succeeds for an absent row, so look first to answer 404
         if await self._get(partition, key) is None:
-            raise _missing(what, key)
+            raise ResourceNotFound(what, key)
         await self.table.delete_entity(partition, key)
 
     async def options(self) -> RegistryOptions:
@@ -167,7 +162,7 @@ class IdentityStore:
     async def put_scope_map(self, name: str, actions: list[str], description: str = "") -> ScopeMap:
         """Create or replace a user-defined scope map."""
         if name in SYSTEM_SCOPE_MAPS:
-            raise RegistryError(ErrorCode.DENIED, "system scope maps cannot be changed")
+            raise Denied("system scope maps cannot be changed")
         _name(name, "scope map")
         scope_map_rules(actions)
         await self.table.upsert_entity({"PartitionKey": layout.SCOPE_MAP_PARTITION, "RowKey": name,
@@ -192,16 +187,16 @@ class IdentityStore:
     async def delete_scope_map(self, name: str) -> None:
         """Delete a user-defined scope map."""
         if name in SYSTEM_SCOPE_MAPS:
-            raise RegistryError(ErrorCode.DENIED, "system scope maps cannot be deleted")
+            raise Denied("system scope maps cannot be deleted")
         await self._delete(layout.SCOPE_MAP_PARTITION, name, "scope map")
 
     async def put_token(self, name: str, scope_map: str, status: str = ENABLED) -> Token:
         """Create a token, or change the scope map and status of an existing one (passwords stay)."""
         _name(name, "token")
         if status not in (ENABLED, DISABLED):
-            raise RegistryError(ErrorCode.NAME_INVALID, "status is enabled or disabled")
+            raise Invalid("status is enabled or disabled")
         if await self.scope_map(scope_map) is None:
-            raise _missing("scope map", scope_map)
+            raise ResourceNotFound("scope map", scope_map)
         await self.table.upsert_entity({"PartitionKey": layout.TOKEN_PARTITION, "RowKey": name,
                                         "scope_map": scope_map, "status": status}, mode="merge")
         self._forget(name)
@@ -245,10 +240,10 @@ class IdentityStore:
     async def new_password(self, name: str, which: str, expiry: datetime | None) -> str:
         """Generate ``which`` (password1 or password2) of a token; the only time it is readable."""
         if which not in PASSWORD_NAMES:
-            raise RegistryError(ErrorCode.NAME_INVALID, "password name is password1 or password2")
+            raise Invalid("password name is password1 or password2")
         token = await self.token(name)
         if token is None:
-            raise _missing("token", name)
+            raise ResourceNotFound("token", name)
         password = generate_password()
         # the other password's salt, so that one scrypt computation checks both
         hashed = await hash_new(password, [h for w, h in token.hashes.items() if w != which])
@@ -260,9 +255,9 @@ class IdentityStore:
     async def assign_role(self, principal: str, role: str, repository: str | None = None) -> RoleAssignment:
         """Give an Entra ID principal a role, optionally conditioned on a repository pattern."""
         if role not in ROLES:
-            raise RegistryError(ErrorCode.NAME_INVALID, "unknown role", detail={"roles": sorted(ROLES)})
+            raise Invalid("unknown role", detail={"roles": sorted(ROLES)})
         if not principal or len(principal) > 128:
-            raise RegistryError(ErrorCode.NAME_INVALID, "principal id required")
+            raise InvalidName("principal id required")
         if repository:
             validate_pattern(repository)
         assignment = RoleAssignment(str(uuid.uuid4()), principal, role, repository or None)

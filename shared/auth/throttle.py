@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import Throttled
 
 
 @dataclass(frozen=True)
@@ -83,18 +83,17 @@ class LoginThrottle:
         return tuple(keys)
 
     def check(self, identity: str, address: str) -> None:
-        """TOOMANYREQUESTS with ``Retry-After`` when a bucket of ``identity`` (empty: none, as for a
+        """Throttled (with the seconds to wait) when a bucket of ``identity`` (empty: none, as for a
         refresh token) or ``address`` (empty: unknown) is empty; draws nothing."""
         now = self.clock()
         keys = self._keys(identity, address, now)
         waits = [(1 - level.tokens) * self.budgets[key[0]].refill_seconds
                  for key, level in ((k, self._level(k, now)) for k in keys) if level.tokens < 1]
         if waits:
-            raise RegistryError(ErrorCode.TOOMANYREQUESTS, "too many failed logins; try again later",
-                                headers={"Retry-After": str(max(1, math.ceil(max(waits))))})
+            raise Throttled("too many failed logins; try again later", retry_after=max(1, math.ceil(max(waits))))
 
     def attempt(self, identity: str, address: str) -> Attempt:
-        """Draw one attempt before checking a password (TOOMANYREQUESTS when a bucket is empty)."""
+        """Draw one attempt before checking a password (Throttled when a bucket is empty)."""
         self.check(identity, address)
         return self.charge(identity, address)
 

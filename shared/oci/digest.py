@@ -15,7 +15,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from shared.errors import ErrorCode, RegistryError
+from shared.oci.errors import InvalidDigest
 
 _DIGEST_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 _HEX_LENGTH = {"sha256": 64, "sha512": 128}
@@ -33,15 +33,15 @@ class Digest:
 
     @classmethod
     def parse(cls, text: str) -> Digest:
-        """Parse and validate ``text``; raise DIGEST_INVALID for anything else."""
+        """Parse and validate ``text``; raise InvalidDigest for anything else."""
         if not _DIGEST_RE.fullmatch(text):
-            raise RegistryError(ErrorCode.DIGEST_INVALID, "invalid digest", detail={"digest": text[:200]})
+            raise InvalidDigest("invalid digest", detail={"digest": text[:200]})
         algorithm, _, hexpart = text.partition(":")
         length = _HEX_LENGTH.get(algorithm)
         if length is None:
-            raise RegistryError(ErrorCode.DIGEST_INVALID, f"unsupported digest algorithm {algorithm}")
+            raise InvalidDigest(f"unsupported digest algorithm {algorithm}")
         if len(hexpart) != length or not re.fullmatch(r"[0-9a-f]+", hexpart):
-            raise RegistryError(ErrorCode.DIGEST_INVALID, "invalid digest", detail={"digest": text[:200]})
+            raise InvalidDigest("invalid digest", detail={"digest": text[:200]})
         return cls(algorithm, hexpart)
 
     @classmethod
@@ -80,7 +80,7 @@ class ResumableHash:
 
     def __init__(self, algorithm: str = "sha256", state: bytes | None = None) -> None:
         if algorithm not in _CTX:
-            raise RegistryError(ErrorCode.DIGEST_INVALID, f"unsupported digest algorithm {algorithm}")
+            raise InvalidDigest(f"unsupported digest algorithm {algorithm}")
         self.algorithm = algorithm
         size, init, _, _, _ = _CTX[algorithm]
         self._ctx = ctypes.create_string_buffer(size + 64)  # slack guards against a larger struct

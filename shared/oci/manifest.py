@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.errors import ErrorCode, RegistryError
 from shared.oci import spec
 from shared.oci.digest import Digest
+from shared.oci.errors import ManifestTooLarge
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -130,11 +130,11 @@ def _count(items: Any, where: str, extra: int = 0) -> list[Any]:
 
 
 def parse_manifest(raw: bytes, content_type: str, algorithm: str = "sha256") -> Manifest:
-    """Parse and validate manifest bytes sent with ``content_type``; MANIFEST_INVALID on anything
+    """Parse and validate manifest bytes sent with ``content_type``; InvalidManifest on anything
     that breaks the image-spec or Docker schema 2 (see :mod:`shared.oci.spec`). ``algorithm``
     names the digest the manifest is stored under."""
     if len(raw) > MAX_MANIFEST_BYTES:
-        raise RegistryError(ErrorCode.MANIFEST_TOO_LARGE, detail={"limit": MAX_MANIFEST_BYTES})
+        raise ManifestTooLarge(detail={"limit": MAX_MANIFEST_BYTES})
     doc = spec.load_json(raw)
     if not isinstance(doc, dict):
         raise spec.invalid("manifest is not a JSON object")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from shared.errors import ErrorCode, RegistryError
+from shared.oci.errors import InvalidRepositoryName, InvalidTag
 
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 NAME_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
@@ -13,16 +13,16 @@ MAX_NAME_LENGTH = 255
 
 
 def validate_name(name: str) -> str:
-    """Return ``name`` if it is a valid repository name, else raise NAME_INVALID."""
+    """Return ``name`` if it is a valid repository name, else raise InvalidRepositoryName."""
     if len(name) > MAX_NAME_LENGTH or not NAME_RE.fullmatch(name):
-        raise RegistryError(ErrorCode.NAME_INVALID, detail={"name": name[:MAX_NAME_LENGTH]})
+        raise InvalidRepositoryName(detail={"name": name[:MAX_NAME_LENGTH]})
     return name
 
 
 def validate_tag(tag: str) -> str:
-    """Return ``tag`` if it matches the tag grammar, else raise TAG_INVALID."""
+    """Return ``tag`` if it matches the tag grammar, else raise InvalidTag."""
     if not TAG_RE.fullmatch(tag):
-        raise RegistryError(ErrorCode.TAG_INVALID, detail={"tag": tag[:128]})
+        raise InvalidTag(detail={"tag": tag[:128]})
     return tag
 
 

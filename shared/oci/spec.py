@@ -23,8 +23,8 @@ import json
 import re
 from typing import Any
 
-from shared.errors import ErrorCode, RegistryError
 from shared.oci.digest import Digest
+from shared.oci.errors import InvalidDigest, InvalidManifest
 
 #: RFC 6838 ``type/subtype`` with the restricted-name characters of its section 4.2, as the
 #: image-spec's ``defs-descriptor.json`` writes it.
@@ -40,9 +40,9 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 MAX_DESCRIPTORS = 1024
 
 
-def invalid(message: str, detail: Any = None) -> RegistryError:
-    """A MANIFEST_INVALID error."""
-    return RegistryError(ErrorCode.MANIFEST_INVALID, message, detail=detail)
+def invalid(message: str, detail: Any = None) -> InvalidManifest:
+    """An invalid manifest error."""
+    return InvalidManifest(message, detail=detail)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def _no_constant(name: str) -> Any:
 
 
 def load_json(raw: bytes) -> Any:
-    """Parse a manifest's bytes as strict JSON; MANIFEST_INVALID for anything else."""
+    """Parse a manifest's bytes as strict JSON; InvalidManifest for anything else."""
     try:
         text = raw.decode("utf-8")
         doc = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
@@ -99,7 +99,7 @@ def digest(value: Any, where: str) -> Digest:
         raise invalid(f"{where} must be a digest string")
     try:
         return Digest.parse(value)
-    except RegistryError:
+    except InvalidDigest:
         raise invalid(f"{where} is not a sha256 or sha512 digest", {"digest": value[:200]}) from None
 
 

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import Unavailable
 from shared.oci.digest import Digest
+from shared.registry.errors import BlobUnknown
 from shared.storage import layout
 from shared.storage.clients import StorageClients
 from shared.storage.values import int64, read_int
@@ -43,20 +44,20 @@ class BlobService:
         self.storage = storage
 
     async def stat(self, repository: str, digest: Digest) -> BlobInfo:
-        """The blob ``digest`` as linked into ``repository``; BLOB_UNKNOWN if it is not."""
+        """The blob ``digest`` as linked into ``repository``; BlobUnknown if it is not."""
         try:
             row = await self.storage.repos.get_entity(
                 layout.encode_repository(repository), layout.link_key(str(digest))
             )
         except ResourceNotFoundError:
-            raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": str(digest)}) from None
+            raise BlobUnknown(detail={"digest": str(digest)}) from None
         return BlobInfo(digest, read_int(row["size"]), str(row["location"]))
 
     async def is_linked(self, repository: str, digest: Digest) -> bool:
         """True when ``digest`` is linked into ``repository``."""
         try:
             await self.stat(repository, digest)
-        except RegistryError:
+        except BlobUnknown:
             return False
         return True
 
@@ -97,7 +98,7 @@ class BlobService:
                 if existing is not None:
                     return existing
                 # The row was removed between the two calls: create it again, still conditionally.
-        raise RegistryError(ErrorCode.UNAVAILABLE, "the blob index is changing; retry the upload")
+        raise Unavailable("the blob index is changing; retry the upload")
 
     async def repoint(self, info: BlobInfo, unsound: BlobInfo) -> BlobInfo:
         """Point the digest's index row at ``info`` if it still names ``unsound``; returns the row now."""
@@ -125,7 +126,7 @@ class BlobService:
         if source is not None:
             try:
                 info = await self.stat(source, digest)
-            except RegistryError:
+            except BlobUnknown:
                 return None
         else:
             found = await self.indexed(digest)
@@ -152,7 +153,7 @@ class BlobService:
         try:
             await self.storage.repos.delete_entity(layout.encode_repository(repository), layout.link_key(str(digest)))
         except ResourceNotFoundError:
-            raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": str(digest)}) from None
+            raise BlobUnknown(detail={"digest": str(digest)}) from None
 
     async def read_url(self, info: BlobInfo) -> str:
         """A short-lived read-only URL of the blob's data."""
@@ -161,7 +162,7 @@ class BlobService:
     async def open(self, info: BlobInfo, start: int, length: int) -> AsyncIterator[bytes]:
         """Start reading bytes ``start .. start+length-1`` of the blob; returns their chunks.
 
-        The download starts before this returns, so a missing data blob is BLOB_UNKNOWN here
+        The download starts before this returns, so a missing data blob is BlobUnknown here
         rather than a response cut short.
         """
         if length == 0:
@@ -172,7 +173,7 @@ class BlobService:
             )
         except ResourceNotFoundError:
             log.error("blob %s is indexed at %s, which is missing", info.digest, info.location)
-            raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": str(info.digest)}) from None
+            raise BlobUnknown(detail={"digest": str(info.digest)}) from None
         return downloader.chunks()
 
     async def stream(self, info: BlobInfo, start: int, length: int) -> AsyncIterator[bytes]:

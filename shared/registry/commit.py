@@ -30,9 +30,10 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import EntityProperty, TableEntity, TableTransactionError
 
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import Locked, Unavailable
 from shared.events.model import RegistryEvent
 from shared.events.outbox import Outbox
+from shared.oci.errors import InvalidManifest
 from shared.registry.locks import lock_fields
 from shared.storage import layout
 from shared.storage.clients import StorageClients
@@ -92,13 +93,13 @@ class Commit:
     events: tuple[RegistryEvent, ...]
 
 
-def _busy() -> RegistryError:
-    return RegistryError(ErrorCode.UNAVAILABLE, "too many concurrent updates of this tag or manifest; retry later",
-                         headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+def _busy() -> Unavailable:
+    return Unavailable("too many concurrent updates of this tag or manifest; retry later",
+                       retry_after=RETRY_AFTER_SECONDS)
 
 
 def check_sizes(change: Commit) -> None:
-    """MANIFEST_INVALID when a row ``change`` writes would exceed a table limit (a Helm chart's
+    """InvalidManifest when a row ``change`` writes would exceed a table limit (a Helm chart's
     40,000-character title, say), before anything is written."""
     now = _now()
     rows = [{"PartitionKey": change.partition, "RowKey": layout.manifest_key(change.digest), **change.fields,
@@ -108,8 +109,7 @@ def check_sizes(change: Commit) -> None:
     rows += [Outbox.row(change.partition, event)[1] for event in change.events]
     for row in rows:
         if (name := oversized(row)) is not None:
-            raise RegistryError(ErrorCode.MANIFEST_INVALID, f"the manifest's {name} is too large to store",
-                                detail={"property": name})
+            raise InvalidManifest(f"the manifest's {name} is too large to store", detail={"property": name})
 
 
 class Committer:
@@ -155,7 +155,7 @@ class Committer:
         superseded = now_names != first[0]  # another push moved the tag since this one began
         if change.tag is not None and not superseded:
             if tag_row is not None and tag_row.get("can_write") is False:
-                raise RegistryError(ErrorCode.LOCKED)
+                raise Locked()
             tag = {"PartitionKey": partition, "RowKey": layout.tag_key(change.tag),
                    **{k: v for k, v in change.fields.items() if k in TAG_FIELDS},
                    "created": tag_row["created"] if tag_row else now, "updated": now, **lock_fields(tag_row)}

@@ -21,9 +21,10 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob.aio import BlobClient
 
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import Unavailable
 from shared.oci.digest import Digest
 from shared.registry.blobs import BlobInfo, BlobService
+from shared.registry.errors import DigestMismatch, UploadInvalid
 from shared.storage.blocks import (
     BlocksLost,
     commit_once,
@@ -53,23 +54,22 @@ class ContentStore:
         ``verified`` says the staged bytes were already hashed to ``digest`` as they streamed;
         otherwise (another algorithm) the committed blob is read back and hashed. When the
         digest is already stored soundly, the new copy is dropped and the stored one returned.
-        Raises BLOB_UPLOAD_INVALID when the staged blocks are gone and DIGEST_INVALID when
+        Raises UploadInvalid when the staged blocks are gone and DigestMismatch when
         the bytes do not match; neither leaves anything behind.
         """
         try:
             etag = await commit_once(blob, block_ids, {"digest": str(digest)} if verified else {})
         except BlocksLost:
             await discard_staged(blob)
-            raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID,
-                                "the upload's data is no longer stored; start the upload again") from None
+            raise UploadInvalid("the upload's data is no longer stored; start the upload again") from None
         except ResourceExistsError:
             log.error("data blob %s was already committed; refusing to overwrite it", blob.blob_name)
-            raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, "the upload cannot be completed") from None
+            raise UploadInvalid("the upload cannot be completed") from None
         if not verified:
             actual = await hash_committed(blob, etag, digest.algorithm, size, self.read_piece)
             if actual != digest:
                 await delete_if_unchanged(blob, etag)
-                raise RegistryError(ErrorCode.DIGEST_INVALID, detail={"expected": str(digest), "actual": str(actual)})
+                raise DigestMismatch(detail={"expected": str(digest), "actual": str(actual)})
             result = await blob.set_blob_metadata({"digest": str(digest)}, etag=etag,
                                                   match_condition=MatchConditions.IfNotModified)
             etag = str(result["etag"])
@@ -108,4 +108,4 @@ class ContentStore:
             log.error("index entry of %s named unsound data %s; repointing it to %s",
                       info.digest, winner.location, info.location)
             winner = await self.blobs.repoint(info, winner)
-        raise RegistryError(ErrorCode.UNAVAILABLE, "the blob index is changing; retry the upload")
+        raise Unavailable("the blob index is changing; retry the upload")

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.errors import ErrorCode, RegistryError
 from shared.oci.digest import Digest
 from shared.oci.manifest import Descriptor
 from shared.oci.names import MAX_NAME_LENGTH
+from shared.registry.errors import InvalidPageSize, RepositoryUnknown
 from shared.storage import layout
 from shared.storage.clients import StorageClients
 from shared.storage.values import parse_int64, read_int
@@ -29,12 +29,12 @@ class Page:
 
 def page_size(raw: str | None) -> int | None:
     """Parse the ``n`` query parameter: ASCII digits of a number up to 2^63-1 (as distribution's
-    ``strconv.Atoi``), served at most :data:`MAX_PAGE` at a time; PAGINATION_NUMBER_INVALID else."""
+    ``strconv.Atoi``), served at most :data:`MAX_PAGE` at a time; InvalidPageSize else."""
     if raw is None or raw == "":
         return None
     value = parse_int64(raw)
     if value is None:
-        raise RegistryError(ErrorCode.PAGINATION_NUMBER_INVALID, detail={"n": raw[:20]})
+        raise InvalidPageSize(detail={"n": raw[:20]})
     return min(value, MAX_PAGE)
 
 
@@ -62,11 +62,11 @@ class DiscoveryService:
         return True
 
     async def tags(self, repository: str, n: int | None, last: str | None) -> Page:
-        """Tags of ``repository`` after ``last``, at most ``n`` (all when None); NAME_UNKNOWN if none exist."""
+        """Tags of ``repository`` after ``last``, at most ``n`` (all when None); RepositoryUnknown if none exist."""
         partition = layout.encode_repository(repository)
         page = await self._range(partition, layout.TAG, page_marker(last, _LONGEST_TAG), n)
         if not page.items and not last and not await self.repository_exists(repository):
-            raise RegistryError(ErrorCode.NAME_UNKNOWN, detail={"name": repository})
+            raise RepositoryUnknown(detail={"name": repository})
         return page
 
     async def catalog(self, n: int | None, last: str | None) -> Page:

@@ -13,7 +13,7 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import Locked
 from shared.oci.names import is_tag
 from shared.storage import layout
 from shared.storage.clients import StorageClients
@@ -34,8 +34,8 @@ def lock_fields(row: dict[str, Any] | None) -> dict[str, bool]:
     return {p: bool(row[p]) for p in layout.LOCK_FLAGS if row is not None and row.get(p) is not None}
 
 
-def _locked() -> RegistryError:
-    return RegistryError(ErrorCode.LOCKED)
+def _locked() -> Locked:
+    return Locked()
 
 
 #: How long a read may rely on a repository's or manifest's flags read by an earlier request.

@@ -18,15 +18,17 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableEntity, TableTransactionError
 from azure.storage.blob import ContentSettings
 
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import Unavailable
 from shared.events.model import Chart, RegistryEvent, RequestInfo, chart_of, delete_event, push_event
 from shared.events.outbox import Outbox
 from shared.oci.digest import Digest
+from shared.oci.errors import InvalidDigest, InvalidManifest, InvalidTag
 from shared.oci.manifest import Manifest, parse_manifest
 from shared.oci.names import is_tag, validate_tag
 from shared.registry import references
 from shared.registry.blobs import BlobService
 from shared.registry.commit import PROPERTY_CHARS, Commit, Committer, check_sizes
+from shared.registry.errors import DigestMismatch, ManifestUnknown
 from shared.storage import layout
 from shared.storage.clients import StorageClients
 from shared.storage.values import int64, read_int
@@ -59,9 +61,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _too_many_annotations() -> RegistryError:
-    return RegistryError(
-        ErrorCode.MANIFEST_INVALID,
+def _too_many_annotations() -> InvalidManifest:
+    return InvalidManifest(
         "the annotations of a manifest with a subject are listed by the referrers API and may take "
         f"at most {PROPERTY_CHARS} characters of JSON", detail={"limit": PROPERTY_CHARS})
 
@@ -86,8 +87,7 @@ class ManifestService:
         expected = None if tag is not None else Digest.parse(reference)
         manifest = parse_manifest(raw, content_type, expected.algorithm if expected else "sha256")
         if expected is not None and manifest.digest != expected:
-            raise RegistryError(ErrorCode.DIGEST_INVALID,
-                                detail={"expected": str(expected), "actual": str(manifest.digest)})
+            raise DigestMismatch(detail={"expected": str(expected), "actual": str(manifest.digest)})
         referrer = self._referrer_row(repository, manifest)
         found = await references.check_references(self.storage.repos, repository, manifest)
         fields = self._fields(manifest)
@@ -119,7 +119,7 @@ class ManifestService:
 
     async def get(self, repository: str, reference: str, with_content: bool = True,
                   seen: Mapping[str, Any] | None = None) -> StoredManifest:
-        """The manifest named by ``reference``; MANIFEST_UNKNOWN when there is none, also when
+        """The manifest named by ``reference``; ManifestUnknown when there is none, also when
         ``reference`` is neither a valid tag nor a supported digest (it cannot name one).
 
         ``seen`` holds rows this request already read (by row key), which are used as they are.
@@ -127,14 +127,14 @@ class ManifestService:
         try:
             key = layout.tag_key(validate_tag(reference)) if is_tag(reference) else layout.manifest_key(
                 str(Digest.parse(reference)))
-        except RegistryError:
-            raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, detail={"reference": reference[:200]}) from None
+        except (InvalidTag, InvalidDigest):
+            raise ManifestUnknown(detail={"reference": reference[:200]}) from None
         row = (seen or {}).get(key)
         if row is None:
             try:
                 row = await self.storage.repos.get_entity(layout.encode_repository(repository), key)
             except ResourceNotFoundError:
-                raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, detail={"reference": reference}) from None
+                raise ManifestUnknown(detail={"reference": reference}) from None
         digest = Digest.parse(row["digest"])
         content: bytes | None = None
         if with_content:
@@ -162,7 +162,7 @@ class ManifestService:
                     match_condition=MatchConditions.IfNotModified,
                 )
             except ResourceNotFoundError:
-                raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, detail={"reference": reference}) from None
+                raise ManifestUnknown(detail={"reference": reference}) from None
             return Digest.parse(row["digest"])
         digest = str(Digest.parse(reference))
         for attempt in range(_DELETE_ATTEMPTS):
@@ -171,11 +171,10 @@ class ManifestService:
             except ResourceNotFoundError:
                 if attempt:
                     return Digest.parse(digest)  # a concurrent delete won, and its event tells
-                raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, detail={"reference": reference}) from None
+                raise ManifestUnknown(detail={"reference": reference}) from None
             if await self._delete_manifest(partition, repository, row, request):
                 return Digest.parse(digest)
-        raise RegistryError(ErrorCode.UNAVAILABLE, "the manifest keeps changing; retry later",
-                            headers={"Retry-After": "1"})
+        raise Unavailable("the manifest keeps changing; retry later", retry_after=1)
 
     async def _delete_manifest(self, partition: str, repository: str, row: TableEntity,
                                request: RequestInfo | None) -> bool:
@@ -236,7 +235,7 @@ class ManifestService:
                     raise
 
     def _referrer_row(self, repository: str, manifest: Manifest) -> dict[str, Any] | None:
-        """The referrer row of a manifest with a subject; MANIFEST_INVALID when its annotations
+        """The referrer row of a manifest with a subject; InvalidManifest when its annotations
         are too large to list (each referrers answer repeats them)."""
         if manifest.subject is None:
             return None

@@ -8,8 +8,9 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import Invalid, Locked, NotFound
 from shared.oci.digest import Digest
+from shared.registry.errors import ManifestUnknown, RepositoryUnknown
 from shared.registry.locks import FLAGS, LockService, changeable_attributes
 from shared.registry.manifests import ManifestService
 from shared.storage import layout
@@ -27,7 +28,7 @@ def _time(value: Any) -> str:
 def lock_update(body: Any) -> dict[str, bool]:
     """The row properties a PATCH body of ``changeableAttributes`` sets (other keys are ignored)."""
     if not isinstance(body, dict):
-        raise RegistryError(ErrorCode.NAME_INVALID, "the body must be a JSON object of changeable attributes")
+        raise Invalid("the body must be a JSON object of changeable attributes")
     return {prop: bool(body[wire]) for wire, prop in FLAGS.items() if isinstance(body.get(wire), bool)}
 
 
@@ -50,15 +51,15 @@ class MetadataService:
         )
         return [dict(r) async for r in rows]
 
-    async def _row(self, partition: str, key: str, missing: ErrorCode, detail: dict[str, str]) -> dict[str, Any]:
+    async def _row(self, partition: str, key: str, missing: type[NotFound], detail: dict[str, str]) -> dict[str, Any]:
         try:
             return dict(await self.storage.repos.get_entity(partition, key))
         except ResourceNotFoundError:
-            raise RegistryError(missing, detail=detail) from None
+            raise missing(detail=detail) from None
 
     async def _repository_row(self, repository: str) -> dict[str, Any]:
         return await self._row(layout.CATALOG_PARTITION, layout.encode_repository(repository),
-                               ErrorCode.NAME_UNKNOWN, {"name": repository})
+                               RepositoryUnknown, {"name": repository})
 
     async def unlisted_repositories(self) -> set[str]:
         """Repositories whose ``listEnabled`` is false (left out of the catalog)."""
@@ -95,15 +96,14 @@ class MetadataService:
         tag_rows = await self._rows(repository, layout.TAG)
         manifest_rows = await self._rows(repository, layout.MANIFEST)
         if any(row.get("can_delete") is False for row in tag_rows + manifest_rows):
-            raise RegistryError(ErrorCode.LOCKED, detail={"name": repository})
+            raise Locked(detail={"name": repository})
         tags = [r["RowKey"][len(layout.TAG):] for r in tag_rows]
         digests = [r["RowKey"][len(layout.MANIFEST):] for r in manifest_rows]
         for digest in digests:
             try:
                 await self.manifest_service.delete(repository, digest)
-            except RegistryError as error:
-                if error.code is not ErrorCode.MANIFEST_UNKNOWN:
-                    raise
+            except ManifestUnknown:
+                pass
         partition = layout.encode_repository(repository)
         for row in await self._rows(repository, layout.LINK):
             await self.storage.repos.delete_entity(partition, row["RowKey"])
@@ -125,7 +125,7 @@ class MetadataService:
     async def tag(self, repository: str, tag: str) -> dict[str, Any]:
         """One tag's properties."""
         row = await self._row(layout.encode_repository(repository), layout.tag_key(tag),
-                              ErrorCode.MANIFEST_UNKNOWN, {"tag": tag})
+                              ManifestUnknown, {"tag": tag})
         return self._tag(row)
 
     async def update_tag(self, repository: str, tag: str, body: Any) -> dict[str, Any]:
@@ -171,7 +171,7 @@ class MetadataService:
         """One manifest's properties."""
         digest = str(Digest.parse(digest))
         row = await self._row(layout.encode_repository(repository), layout.manifest_key(digest),
-                              ErrorCode.MANIFEST_UNKNOWN, {"digest": digest})
+                              ManifestUnknown, {"digest": digest})
         tags = [self._tag(r)["name"] for r in await self._rows(repository, layout.TAG) if r["digest"] == digest]
         return self._manifest(row, tags)
 

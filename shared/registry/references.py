@@ -18,10 +18,11 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables.aio import TableClient
 
-from shared.errors import ErrorCode, RegistryError
+from shared.oci.errors import InvalidManifest
 from shared.oci.manifest import Descriptor, Manifest
 from shared.oci.spec import INT64_MAX
 from shared.registry.blobs import BlobInfo, BlobService
+from shared.registry.errors import ManifestBlobUnknown
 from shared.storage import layout
 from shared.storage.values import read_int
 
@@ -104,18 +105,17 @@ async def lookup(table: TableClient, partition: str, keys: set[str]) -> dict[str
 async def check_references(table: TableClient, repository: str, manifest: Manifest) -> dict[str, Stored]:
     """Check that everything ``manifest`` references is stored with the size it states.
 
-    MANIFEST_BLOB_UNKNOWN names what is missing; MANIFEST_INVALID names descriptors whose size
+    ManifestBlobUnknown names what is missing; InvalidManifest names descriptors whose size
     differs. Returns what was found, by row key.
     """
     wanted = _wanted(manifest)
     found = await lookup(table, layout.encode_repository(repository), {key for _, key in wanted})
     absent = sorted({str(d.digest) for d, key in wanted if key not in found})
     if absent:
-        raise RegistryError(ErrorCode.MANIFEST_BLOB_UNKNOWN, detail={"digests": absent})
+        raise ManifestBlobUnknown(detail={"digests": absent})
     wrong = sorted({str(d.digest) for d, key in wanted if found[key].size != d.size})
     if wrong:
-        raise RegistryError(ErrorCode.MANIFEST_INVALID, "descriptor sizes do not match the stored content",
-                            detail={"digests": wrong})
+        raise InvalidManifest("descriptor sizes do not match the stored content", detail={"digests": wrong})
     return found
 
 

@@ -11,7 +11,7 @@ committed. The upload row records each request's prefix and block count.
 
 A session ends once. Whatever ends it (the final PUT, a DELETE, a wrong digest, the purge)
 first claims the row with the ETag it read, marking it ``ended``; a request that loses the
-claim, or finds the row ended or gone, answers BLOB_UPLOAD_UNKNOWN. Only the claimant touches
+claim, or finds the row ended or gone, raises UploadUnknown. Only the claimant touches
 the data blob, so a late request can neither overwrite committed content nor delete it.
 """
 
@@ -27,10 +27,17 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob.aio import BlobClient
 
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import Unavailable
 from shared.oci.digest import Digest, ResumableHash
 from shared.registry.blobs import BlobInfo, BlobService
 from shared.registry.content import ContentStore
+from shared.registry.errors import (
+    DigestMismatch,
+    SizeMismatch,
+    UploadInvalid,
+    UploadOutOfOrder,
+    UploadUnknown,
+)
 from shared.storage import layout
 from shared.storage.blocks import BlockWriter, block_id
 from shared.storage.clients import StorageClients
@@ -44,9 +51,9 @@ _CANCEL_ATTEMPTS = 5
 
 
 def validate_upload_id(upload_id: str) -> str:
-    """Return ``upload_id`` if it has the shape this registry issues, else BLOB_UPLOAD_UNKNOWN."""
+    """Return ``upload_id`` if it has the shape this registry issues, else UploadUnknown."""
     if len(upload_id) != _UPLOAD_ID_LENGTH or not all(c in "0123456789abcdef" for c in upload_id):
-        raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id[:64]})
+        raise UploadUnknown(detail={"uuid": upload_id[:64]})
     return upload_id
 
 
@@ -84,14 +91,14 @@ class UploadService:
         return upload
 
     async def get(self, repository: str, upload_id: str) -> Upload:
-        """The open upload ``upload_id`` of ``repository``; BLOB_UPLOAD_UNKNOWN otherwise."""
+        """The open upload ``upload_id`` of ``repository``; UploadUnknown otherwise."""
         validate_upload_id(upload_id)
         try:
             row = await self.storage.uploads.get_entity(upload_id, "")
         except ResourceNotFoundError:
-            raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id}) from None
+            raise UploadUnknown(detail={"uuid": upload_id}) from None
         if row["repository"] != repository or row.get("state") == _ENDED:
-            raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id})
+            raise UploadUnknown(detail={"uuid": upload_id})
         raw = bytes(row.get("segments") or b"")
         segments = [_SEGMENT.unpack_from(raw, i) for i in range(0, len(raw), _SEGMENT.size)]
         return Upload(
@@ -114,9 +121,9 @@ class UploadService:
         A final PUT passes ``save=False``: its commit follows at once.
         """
         if start is not None and start != upload.offset:
-            raise RegistryError(ErrorCode.RANGE_INVALID, headers=range_headers(upload))
+            raise UploadOutOfOrder(upload.offset)
         if len(upload.segments) >= MAX_SEGMENTS:
-            raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, "too many chunks in one upload; send larger chunks")
+            raise UploadInvalid("too many chunks in one upload; send larger chunks")
         hasher = ResumableHash(upload.algorithm, upload.hash_state)
         writer = await _stream(BlockWriter(self._data(upload), hasher, self.block_size), body, length)
         if writer.blocks == 0:
@@ -136,24 +143,21 @@ class UploadService:
         """End the upload: commit its blocks as the blob ``expected`` and link it into the repository.
 
         The session is claimed (ETag) before anything is committed, so of several requests
-        ending one upload exactly one goes on; the others answer BLOB_UPLOAD_UNKNOWN (416 if
+        ending one upload exactly one goes on; the others raise UploadUnknown (UploadOutOfOrder if
         a PATCH moved the upload on meanwhile). A digest that does not match ends the upload
-        (DIGEST_INVALID); content already stored is linked instead of stored twice.
+        (DigestMismatch); content already stored is linked instead of stored twice.
         """
         verified = expected.algorithm == upload.algorithm
         if verified:
             actual = ResumableHash(upload.algorithm, upload.hash_state).digest()
             if actual != expected:
                 await self.cancel(upload, retry=False)
-                raise RegistryError(
-                    ErrorCode.DIGEST_INVALID, detail={"expected": str(expected), "actual": str(actual)}
-                )
+                raise DigestMismatch(detail={"expected": str(expected), "actual": str(actual)})
         claim = await self._claim(upload)
         try:
             info = await self.content.store(self._data(upload), upload.block_ids(), expected, upload.offset, verified)
-        except RegistryError as error:
-            if error.code in (ErrorCode.DIGEST_INVALID, ErrorCode.BLOB_UPLOAD_INVALID):
-                await self._forget(upload, claim)  # nothing of it was kept; otherwise the purge settles it
+        except (DigestMismatch, UploadInvalid):
+            await self._forget(upload, claim)  # nothing of it was kept; otherwise the purge settles it
             raise
         await self.blobs.link(upload.repository, info)
         await self._forget(upload, claim)
@@ -173,9 +177,7 @@ class UploadService:
             writer = await _stream(BlockWriter(blob, hasher, self.block_size), body, length)
             actual = hasher.digest()
             if actual != expected:
-                raise RegistryError(
-                    ErrorCode.DIGEST_INVALID, detail={"expected": str(expected), "actual": str(actual)}
-                )
+                raise DigestMismatch(detail={"expected": str(expected), "actual": str(actual)})
         except BaseException:
             await self.content.discard(blob)
             raise
@@ -185,7 +187,7 @@ class UploadService:
         return info
 
     async def cancel(self, upload: Upload, retry: bool = True) -> None:
-        """End the upload and drop what it staged; BLOB_UPLOAD_UNKNOWN if it already ended.
+        """End the upload and drop what it staged; UploadUnknown if it already ended.
 
         With ``retry``, a PATCH that moved the upload on meanwhile does not stop the cancel.
         """
@@ -193,12 +195,12 @@ class UploadService:
             try:
                 claim = await self._claim(upload)
                 break
-            except RegistryError as error:
-                if not retry or error.code is not ErrorCode.RANGE_INVALID:
+            except UploadOutOfOrder:
+                if not retry:
                     raise
                 upload = await self.get(upload.repository, upload.id)
         else:
-            raise RegistryError(ErrorCode.UNAVAILABLE, "the upload keeps changing; retry the request")
+            raise Unavailable("the upload keeps changing; retry the request")
         await self.content.discard(self._data(upload))
         await self._forget(upload, claim)
 
@@ -217,7 +219,7 @@ class UploadService:
             upload = Upload(id=row["PartitionKey"], repository=row["repository"], etag=row.metadata["etag"])
             try:
                 claim = await self._claim(upload)
-            except RegistryError:
+            except (UploadOutOfOrder, UploadUnknown):
                 continue  # in use, or ended by someone else meanwhile
             await self.content.settle(self._data(upload))
             await self._forget(upload, claim)
@@ -261,14 +263,13 @@ class UploadService:
             raise await self._lost(upload) from None
         return str(meta["etag"])
 
-    async def _lost(self, upload: Upload) -> RegistryError:
-        """The error for a request whose view of ``upload`` is stale: ended (404) or moved on (416)."""
+    async def _lost(self, upload: Upload) -> UploadUnknown | UploadOutOfOrder:
+        """The error for a request whose view of ``upload`` is stale: ended, or moved on."""
         try:
             current = await self.get(upload.repository, upload.id)
-        except RegistryError as error:
+        except UploadUnknown as error:
             return error
-        return RegistryError(ErrorCode.RANGE_INVALID, "the upload changed during this request",
-                             headers=range_headers(current))
+        return UploadOutOfOrder(current.offset, "the upload changed during this request")
 
     async def _forget(self, upload: Upload, claim: str) -> None:
         try:
@@ -285,17 +286,12 @@ async def _stream(writer: BlockWriter, body: AsyncIterator[bytes], length: int |
         async for chunk in body:
             received += len(chunk)
             if length is not None and received > length:
-                raise RegistryError(ErrorCode.SIZE_INVALID, "body is longer than its declared length")
+                raise SizeMismatch("body is longer than its declared length")
             await writer.write(chunk)
         await writer.close()
     except BaseException:
         await writer.abort()
         raise
     if length is not None and writer.written != length:
-        raise RegistryError(ErrorCode.SIZE_INVALID, "body is shorter than its declared length")
+        raise SizeMismatch("body is shorter than its declared length")
     return writer
-
-
-def range_headers(upload: Upload) -> dict[str, str]:
-    """The ``Range`` header reporting what an upload holds (``0-0`` when empty, as distribution does)."""
-    return {"Range": f"0-{max(upload.offset - 1, 0)}"}

@@ -16,13 +16,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from shared.errors import ErrorCode, RegistryError
 from shared.events.envelope import event_of
 from shared.events.model import timestamp_now
 from shared.settings import Settings
 from shared.storage.clients import StorageClients
 from shared.webhooks.deliveries import DEAD, QUEUED, DeliveryQueue, DeliveryStore, Message
 from shared.webhooks.delivery import DeliveryWorker
+from shared.webhooks.errors import WebhookUnknown
 from shared.webhooks.outbound import Delivery, WebhookSender
 from shared.webhooks.store import WebhookStore
 
@@ -88,7 +88,7 @@ class WebhookService:
         else:
             row = await self.deliveries.get(name, event_id)
             if row is None or row.status != DEAD:
-                raise RegistryError(ErrorCode.WEBHOOK_UNKNOWN, "no dead letter of this event",
+                raise WebhookUnknown("no dead letter of this event",
                                     detail={"webhook": name, "eventId": event_id})
             rows = [row]
         for row in rows:

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from shared.errors import ErrorCode, RegistryError
 from shared.events.model import ACTIONS, RegistryEvent
+from shared.webhooks.errors import WebhookInvalid
 from shared.webhooks.outbound import header_problem
 from shared.webhooks.targets import parse_service_uri
 
@@ -65,8 +65,8 @@ def scope_matches(scope: str, repository: str, tag: str | None) -> bool:
     return wanted == "*" or (tag is not None and tag == wanted)
 
 
-def _invalid(message: str) -> RegistryError:
-    return RegistryError(ErrorCode.WEBHOOK_INVALID, message)
+def _invalid(message: str) -> WebhookInvalid:
+    return WebhookInvalid(message)
 
 
 def validate_name(name: str) -> str:

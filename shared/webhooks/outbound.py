@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 from aiohttp.abc import AbstractResolver
 
-from shared.errors import RegistryError
 from shared.settings import Settings
+from shared.webhooks.errors import WebhookInvalid
 from shared.webhooks.settings import WebhookSettings
 from shared.webhooks.targets import RefusedAddress, forbidden, guarded_socket, host_problem, parse_service_uri
 
@@ -109,7 +109,7 @@ class WebhookSender:
             return f"invalid webhook definition: {problems[0]}"
         try:
             parsed = parse_service_uri(url)
-        except RegistryError as invalid:
+        except WebhookInvalid as invalid:
             return f"invalid webhook definition: {invalid.message}"
         return "" if self.config.allow_private else host_problem(parsed)
 

@@ -11,8 +11,8 @@ from typing import Any
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables.aio import TableClient
 
-from shared.errors import ErrorCode, RegistryError
 from shared.storage import layout
+from shared.webhooks.errors import WebhookUnknown
 from shared.webhooks.model import Webhook, validate_name
 from shared.webhooks.outbound import Delivery
 
@@ -44,7 +44,7 @@ class WebhookStore:
         try:
             row = await self.table.get_entity(layout.WEBHOOKS_PARTITION, validate_name(name))
         except ResourceNotFoundError:
-            raise RegistryError(ErrorCode.WEBHOOK_UNKNOWN, detail={"name": name}) from None
+            raise WebhookUnknown(detail={"name": name}) from None
         return _webhook(dict(row))
 
     async def find(self, name: str) -> Webhook | None:

@@ -24,7 +24,7 @@ import socket
 
 import yarl
 
-from shared.errors import ErrorCode, RegistryError
+from shared.webhooks.errors import WebhookInvalid
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -97,8 +97,8 @@ def literal_address(host: str) -> IPAddress | None:
     return None
 
 
-def _invalid(message: str) -> RegistryError:
-    return RegistryError(ErrorCode.WEBHOOK_INVALID, message)
+def _invalid(message: str) -> WebhookInvalid:
+    return WebhookInvalid(message)
 
 
 def parse_service_uri(value: str) -> yarl.URL:

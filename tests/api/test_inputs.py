@@ -170,7 +170,7 @@ async def test_json_bodies_nested_thousands_deep_or_past_32_levels_are_refused_a
                      b'{"writeEnabled": false, "x": ' + b"[" * 40 + b"]" * 40 + b"}"):
             response = await client.request(method, path.format(d=digest), content=body)
             assert response.status_code == 400, (method, path, len(body), response.text)
-            assert _code(response) == "NAME_INVALID", (method, path)
+            assert _code(response) == "INVALID_REQUEST", (method, path)
     assert await storage.snapshot() == before
     accepted = await client.patch("/acr/v1/deep/app", content=b'{"writeEnabled": false, "x": ' + _nested(30) + b"}")
     assert accepted.status_code == 200, accepted.text
@@ -189,7 +189,7 @@ async def test_json_strings_with_lone_surrogates_are_refused_and_store_nothing(
         raw = json.dumps(body).encode()  # ASCII JSON with \\ud800 escapes, as a client may send
         response = await client.request(method, path, content=raw)
         assert response.status_code == 400, (path, response.text)
-        assert _code(response) == "NAME_INVALID", path
+        assert _code(response) == "INVALID_REQUEST", path
     assert await storage.snapshot() == before
 
 

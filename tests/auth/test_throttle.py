@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from shared.auth.throttle import KEYS_KEPT, Budget, LoginThrottle
-from shared.errors import RegistryError
+from shared.errors import Throttled
 
 
 class Clock:
@@ -24,10 +24,9 @@ def _throttle(clock: Clock) -> LoginThrottle:
 
 
 def _refused(throttle: LoginThrottle, identity: str, address: str) -> str:
-    with pytest.raises(RegistryError) as refused:
+    with pytest.raises(Throttled) as refused:
         throttle.attempt(identity, address)
-    assert refused.value.code.status == 429 and refused.value.code.code == "TOOMANYREQUESTS"
-    return refused.value.headers["Retry-After"]
+    return str(refused.value.retry_after)
 
 
 def test_identity_bucket_allows_a_burst_then_one_per_refill() -> None:
@@ -89,9 +88,9 @@ def test_check_draws_nothing_and_charge_never_refuses() -> None:
         throttle.check("admin", "192.0.2.1")
     for _ in range(5):
         throttle.charge("admin", "192.0.2.1")  # two past the identity's burst of 3
-    with pytest.raises(RegistryError) as refused:
+    with pytest.raises(Throttled) as refused:
         throttle.check("admin", "192.0.2.2")
-    assert refused.value.headers["Retry-After"] == "30"  # three attempts to win back, 10 s each
+    assert refused.value.retry_after == 30  # three attempts to win back, 10 s each
 
 
 def test_undo_gives_back_exactly_one_attempt() -> None:

@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from shared.errors import ErrorCode, RegistryError
 from shared.oci.digest import Digest, ResumableHash
+from shared.oci.errors import InvalidDigest, InvalidManifest, InvalidRepositoryName, InvalidTag
 from shared.oci.manifest import OCI_EMPTY, OCI_MANIFEST, parse_manifest
 from shared.oci.names import validate_name, validate_tag
 
@@ -38,9 +38,8 @@ def test_resumable_hash_refuses_foreign_state() -> None:
     "sha256:" + "a" * 64 + "/../x", "sha512:" + "a" * 64,
 ])
 def test_invalid_digests_are_digest_invalid(text: str) -> None:
-    with pytest.raises(RegistryError) as raised:
+    with pytest.raises(InvalidDigest):
         Digest.parse(text)
-    assert raised.value.code is ErrorCode.DIGEST_INVALID
 
 
 def test_valid_digests_round_trip() -> None:
@@ -55,9 +54,8 @@ def test_valid_names(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["", "A", "a/", "/a", "a//b", "a/../b", "..", "a_", "a___b", "x" * 256, "a b", "a\n"])
 def test_invalid_names(name: str) -> None:
-    with pytest.raises(RegistryError) as raised:
+    with pytest.raises(InvalidRepositoryName):
         validate_name(name)
-    assert raised.value.code is ErrorCode.NAME_INVALID
 
 
 @pytest.mark.parametrize("tag,ok", [("v1", True), ("_x", True), ("A.b-c_d", True), ("t" * 128, True),
@@ -66,7 +64,7 @@ def test_tag_grammar(tag: str, ok: bool) -> None:
     if ok:
         assert validate_tag(tag) == tag
     else:
-        with pytest.raises(RegistryError):
+        with pytest.raises(InvalidTag):
             validate_tag(tag)
 
 
@@ -89,9 +87,8 @@ def test_foreign_layers_with_urls_need_no_blob() -> None:
 
 
 def test_content_type_must_match_declared_media_type() -> None:
-    with pytest.raises(RegistryError) as raised:
+    with pytest.raises(InvalidManifest):
         parse_manifest(_artifact(), "application/vnd.oci.image.index.v1+json")
-    assert raised.value.code is ErrorCode.MANIFEST_INVALID
 
 
 def test_missing_content_type_uses_declared_media_type() -> None:

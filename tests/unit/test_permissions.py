@@ -28,7 +28,7 @@ from shared.auth.permissions import (
     scope_map_rules,
     validate_pattern,
 )
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import InvalidName
 
 
 @pytest.mark.parametrize(("pattern", "inside", "outside"), [
@@ -52,9 +52,8 @@ def test_valid_patterns_are_returned_as_given(pattern: str) -> None:
 @pytest.mark.parametrize("pattern", ["Team/*", "a/B/*", "ab/CD/*", "a//*", "team/", "/*", "team/**", "", "a b",
                                      "x" * 300 + "/Y/*"])
 def test_invalid_patterns_are_name_invalid_and_say_which(pattern: str) -> None:
-    with pytest.raises(RegistryError) as raised:
+    with pytest.raises(InvalidName) as raised:
         validate_pattern(pattern)
-    assert raised.value.code is ErrorCode.NAME_INVALID
     assert raised.value.message == "invalid repository pattern"
     assert raised.value.detail == {"pattern": pattern[:256]}
 
@@ -72,15 +71,14 @@ def test_scope_map_actions_become_rules_one_action_each() -> None:
                                     "repositories//content/read", "repositories/x/content/read/",
                                     "x" * 400])
 def test_malformed_scope_map_actions_are_name_invalid_and_say_which(action: str) -> None:
-    with pytest.raises(RegistryError) as raised:
+    with pytest.raises(InvalidName) as raised:
         scope_map_rules(["repositories/ok/content/read", action])
-    assert raised.value.code is ErrorCode.NAME_INVALID
     assert raised.value.message == "invalid scope map action"
     assert raised.value.detail == {"action": action[:300]}
 
 
 def test_a_scope_map_action_of_an_invalid_pattern_is_refused() -> None:
-    with pytest.raises(RegistryError) as raised:
+    with pytest.raises(InvalidName) as raised:
         scope_map_rules(["repositories/Bad/*/content/read"])
     assert raised.value.detail == {"pattern": "Bad/*"}
 
