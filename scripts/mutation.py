@@ -64,6 +64,9 @@ also_copy = ["scripts/"]
 pytest_add_cli_args_test_selection = [{quoted}]
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-m", "not slow", "-W", "ignore::DeprecationWarning"]
 use_git_change_detection = false
+# A mutant whose tests outlast (estimate + 1 s) x this (wall clock) counts as a timeout, which
+# mutmut scores as killed: generous, so that a loaded machine does not pass survivors off as kills.
+timeout_multiplier = 60.0
 """
 
 
