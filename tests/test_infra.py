@@ -1,5 +1,5 @@
 """Parity between the deployed system (infra/*.bicep) and the app the tests exercise: the same app
-settings as shared/settings.py and local.settings.json.example, and one Event Grid subscription per
+settings as the settings declarations and local.settings.json.example, and one Event Grid subscription per
 Event Grid-triggered function with the local delivery's filters."""
 
 from __future__ import annotations
