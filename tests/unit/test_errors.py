@@ -25,6 +25,7 @@ from shared.errors import (
     Throttled,
     Unauthenticated,
     Unavailable,
+    WireCode,
     translate,
 )
 from shared.registry.errors import BlobUnknown, ManifestUnknown, UploadOutOfOrder
@@ -68,6 +69,12 @@ def test_every_domain_error_has_an_answer_in_each_api_that_can_meet_it() -> None
         if kind.__module__ in ("shared.oci.errors", "shared.registry.errors") or kind in (
                 Locked, Throttled, Unauthenticated, Unavailable):
             assert translate(error, V2_API) is not None, kind
+
+
+def test_each_group_answers_only_with_its_own_codes() -> None:
+    for group in (*ERROR_GROUPS, *V2_API, *MANAGEMENT_API):
+        codes = [answer for answer in group.answers.values() if isinstance(answer, WireCode)]
+        assert codes and all(isinstance(code, group.codes) for code in codes), group.name
 
 
 @pytest.mark.parametrize(("error", "groups", "answer"), [
