@@ -75,8 +75,8 @@ class Settings:
         return (self.registry, self.storage, self.auth, self.events, self.jobs, *self.capabilities)
 
     def group(self, kind: type[G]) -> G:
-        """The capability group ``kind``; an error if these settings were read without it."""
-        return _pick(self.capabilities, kind)
+        """The group ``kind`` (a capability's, or a core one); an error if these settings were read without it."""
+        return _pick(self.groups, kind)
 
     def with_env(self, **changes: str) -> Settings:
         """These settings with some environment variables changed (tests, tools); a group none of

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from shared.capabilities import SETTINGS, SETTINGS_GROUPS, load_settings
-from shared.settings import CORE_GROUPS, Settings, SettingsError, SettingsGroup, env_names, setting
+from shared.settings import CORE_GROUPS, RegistrySettings, Settings, SettingsError, SettingsGroup, env_names, setting
 from shared.webhooks.settings import WebhookSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,6 +71,7 @@ def test_the_declarations_give_the_docs_their_default_text_and_bounds() -> None:
 def test_capability_groups_are_read_when_passed_and_only_then() -> None:
     settings = Settings.from_env({**EMULATOR, "EXAMPLE_PER_MINUTE": "5"}, [ExampleSettings])
     assert settings.group(ExampleSettings).per_minute == 5
+    assert settings.group(RegistrySettings) is settings.registry
     assert settings.source == {**EMULATOR, "EXAMPLE_PER_MINUTE": "5"}
     with pytest.raises(LookupError, match="WebhookSettings"):
         settings.group(WebhookSettings)
