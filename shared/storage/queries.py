@@ -14,6 +14,7 @@ from typing import Any, TypeVar, overload
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableEntity
 
+from shared.storage import layout
 from shared.storage.interfaces import Table
 from shared.storage.rows.base import Row
 
@@ -44,7 +45,7 @@ async def get_or_none(table: Table, partition: str, key: str, kind: type[R] | No
 def range_end(prefix: str) -> str:
     """The least key greater than every key that starts with ``prefix`` (keys never hold ``}``)."""
     if not prefix:
-        return "}"
+        return layout.RANGE_END
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
