@@ -17,13 +17,14 @@ from datetime import UTC, datetime
 
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueMessage
-from azure.storage.queue.aio import QueueClient
 from croniter import croniter
 
 from shared.jobs import QUEUE_HOST_SETTINGS, QUEUES, TIMERS, QueueJob, Timer, seconds
 from shared.settings import Settings
 from shared.storage import layout
+from shared.storage.accounts import StorageAccount
 from shared.storage.clients import StorageClients
+from shared.storage.interfaces import Queue, Storage
 
 log = logging.getLogger("registry.jobs")
 _MIN_POLL = 0.1
@@ -51,7 +52,7 @@ async def run_timer(timer: Timer, settings: Settings, clock: Callable[[], dateti
 class QueueConsumer:
     """Consumes one queue the way the Functions host's queue trigger does."""
 
-    def __init__(self, job: QueueJob, settings: Settings, queue: QueueClient, poison: QueueClient) -> None:
+    def __init__(self, job: QueueJob, settings: Settings, queue: Queue, poison: Queue) -> None:
         self.job = job
         self.settings = settings
         self.queue = queue
@@ -95,15 +96,15 @@ class QueueConsumer:
                 await asyncio.sleep(poll)
 
 
-def consumer(job: QueueJob, settings: Settings, storage: StorageClients) -> QueueConsumer:
+def consumer(job: QueueJob, settings: Settings, storage: Storage) -> QueueConsumer:
     """A consumer of ``job``'s queue in ``storage``'s account."""
-    name = job.queue(settings.storage.prefix)
+    name = job.queue(storage.prefix)
     return QueueConsumer(job, settings, storage.queue(name), storage.queue(layout.poison_queue(name)))
 
 
 async def run_background_jobs(settings: Settings) -> None:
     """Every timer and queue consumer of :mod:`shared.jobs`, until cancelled."""
-    storage = StorageClients(settings)
+    storage = StorageClients(StorageAccount.from_settings(settings))
     consumers = [consumer(job, settings, storage) for job in QUEUES]
     try:
         await storage.ensure()

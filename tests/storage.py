@@ -10,6 +10,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob.aio import ContainerClient
 
 from shared.settings import Settings
+from shared.storage.accounts import StorageAccount
 from shared.storage.clients import StorageClients
 
 try:  # the queue SDK is only there once the registry uses queues
@@ -24,7 +25,7 @@ class StorageProbe:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.prefix = settings.storage.prefix
-        self.clients = StorageClients(settings)
+        self.clients = StorageClients(StorageAccount.from_settings(settings))
         self._hashes: dict[tuple[str, str, str], str] = {}
 
     async def blobs(self) -> dict[str, int]:

@@ -9,7 +9,6 @@ that time (through this instance at once: its own writes drop what it remembered
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
@@ -18,13 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables.aio import TableClient
-
 from shared.auth.passwords import generate_password, hash_new
 from shared.auth.permissions import ROLES, SYSTEM_SCOPE_MAPS, scope_map_rules, validate_pattern
 from shared.errors import Denied, Invalid, InvalidName, ResourceNotFound
 from shared.storage import layout
+from shared.storage.interfaces import Table
+from shared.storage.queries import get_or_none, partition_rows, typed
+from shared.storage.rows import OptionsRow, RoleRow, ScopeMapRow, TokenRow, patch
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{4,49}")
 # Every key of the auth table (names, system scope map names, uuids) is of this form; anything
@@ -119,33 +118,21 @@ class RoleAssignment:
 class IdentityStore:
     """Reads and writes the auth table."""
 
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: Table) -> None:
         self.table = table
         self._tokens: OrderedDict[str, tuple[float, Token | None]] = OrderedDict()
         self._token_writes = 0  # a read that overlapped a write does not remember what it read
 
-    async def _get(self, partition: str, key: str) -> dict[str, Any] | None:
-        if not _KEY_RE.fullmatch(key):
-            return None
-        try:
-            return dict(await self.table.get_entity(partition, key))
-        except ResourceNotFoundError:
-            return None
-
-    async def _list(self, partition: str) -> list[dict[str, Any]]:
-        rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": partition})
-        return [dict(r) async for r in rows]
-
     async def _delete(self, partition: str, key: str, what: str) -> None:
         # delete_entity succeeds for an absent row, so look first to answer 404
-        if await self._get(partition, key) is None:
+        if not _KEY_RE.fullmatch(key) or await get_or_none(self.table, partition, key) is None:
             raise ResourceNotFound(what, key)
         await self.table.delete_entity(partition, key)
 
     async def options(self) -> RegistryOptions:
         """The registry-wide switches."""
-        row = await self._get(*layout.AUTH_CONFIG) or {}
-        return RegistryOptions(bool(row.get("anonymous_pull", False)), bool(row.get("abac", False)))
+        row = await get_or_none(self.table, *layout.AUTH_CONFIG, OptionsRow) or OptionsRow()
+        return RegistryOptions(row.anonymous_pull, row.abac)
 
     async def set_options(self, anonymous_pull: bool | None = None, abac: bool | None = None) -> RegistryOptions:
         """Change the given switches."""
@@ -154,9 +141,7 @@ class IdentityStore:
             current.anonymous_pull if anonymous_pull is None else anonymous_pull,
             current.abac if abac is None else abac,
         )
-        partition, key = layout.AUTH_CONFIG
-        await self.table.upsert_entity({"PartitionKey": partition, "RowKey": key,
-                                        "anonymous_pull": updated.anonymous_pull, "abac": updated.abac})
+        await self.table.upsert_entity(OptionsRow(updated.anonymous_pull, updated.abac).to_entity())
         return updated
 
     async def put_scope_map(self, name: str, actions: list[str], description: str = "") -> ScopeMap:
@@ -165,24 +150,22 @@ class IdentityStore:
             raise Denied("system scope maps cannot be changed")
         _name(name, "scope map")
         scope_map_rules(actions)
-        await self.table.upsert_entity({"PartitionKey": layout.SCOPE_MAP_PARTITION, "RowKey": name,
-                                        "actions": json.dumps(actions), "description": description[:256]})
+        await self.table.upsert_entity(ScopeMapRow(name, tuple(actions), description[:256]).to_entity())
         return ScopeMap(name, list(actions), description[:256])
 
     async def scope_map(self, name: str) -> ScopeMap | None:
         """A system or user-defined scope map, or None."""
         if name in SYSTEM_SCOPE_MAPS:
             return ScopeMap(name, SYSTEM_SCOPE_MAPS[name], "", system=True)
-        row = await self._get(layout.SCOPE_MAP_PARTITION, name) if _NAME_RE.fullmatch(name) else None
-        if row is None:
-            return None
-        return ScopeMap(name, json.loads(row["actions"]), str(row.get("description") or ""))
+        row = await get_or_none(self.table, layout.SCOPE_MAP_PARTITION, name, ScopeMapRow) \
+            if _NAME_RE.fullmatch(name) else None
+        return None if row is None else _scope_map(row)
 
     async def scope_maps(self) -> list[ScopeMap]:
         """Every scope map, system ones first."""
         system = [ScopeMap(n, a, "", system=True) for n, a in SYSTEM_SCOPE_MAPS.items()]
-        rows = await self._list(layout.SCOPE_MAP_PARTITION)
-        return system + [ScopeMap(r["RowKey"], json.loads(r["actions"]), str(r.get("description") or "")) for r in rows]
+        rows = await typed(partition_rows(self.table, layout.SCOPE_MAP_PARTITION), ScopeMapRow)
+        return system + [_scope_map(row) for row in rows]
 
     async def delete_scope_map(self, name: str) -> None:
         """Delete a user-defined scope map."""
@@ -197,8 +180,7 @@ class IdentityStore:
             raise Invalid("status is enabled or disabled")
         if await self.scope_map(scope_map) is None:
             raise ResourceNotFound("scope map", scope_map)
-        await self.table.upsert_entity({"PartitionKey": layout.TOKEN_PARTITION, "RowKey": name,
-                                        "scope_map": scope_map, "status": status}, mode="merge")
+        await self.table.upsert_entity(patch(TokenRow(name), scope_map=scope_map, status=status), mode="merge")
         self._forget(name)
         token = await self.token(name)
         assert token is not None
@@ -214,7 +196,7 @@ class IdentityStore:
         if remembered is not None and now - remembered[0] < max_age:
             return remembered[1]
         writes = self._token_writes
-        row = await self._get(layout.TOKEN_PARTITION, name)
+        row = await get_or_none(self.table, layout.TOKEN_PARTITION, name, TokenRow)
         token = None if row is None else _token(row)
         if writes == self._token_writes:
             self._tokens[name] = (now, token)
@@ -230,7 +212,7 @@ class IdentityStore:
 
     async def tokens(self) -> list[Token]:
         """Every token."""
-        return [_token(r) for r in await self._list(layout.TOKEN_PARTITION)]
+        return [_token(row) for row in await typed(partition_rows(self.table, layout.TOKEN_PARTITION), TokenRow)]
 
     async def delete_token(self, name: str) -> None:
         """Delete a token."""
@@ -247,8 +229,8 @@ class IdentityStore:
         password = generate_password()
         # the other password's salt, so that one scrypt computation checks both
         hashed = await hash_new(password, [h for w, h in token.hashes.items() if w != which])
-        await self.table.upsert_entity({"PartitionKey": layout.TOKEN_PARTITION, "RowKey": name,
-                                        which: hashed, f"{which}_expiry": expiry}, mode="merge")
+        await self.table.upsert_entity(patch(TokenRow(name), **{which: hashed, f"{which}_expiry": expiry}),
+                                       mode="merge")
         self._forget(name)
         return password
 
@@ -261,26 +243,26 @@ class IdentityStore:
         if repository:
             validate_pattern(repository)
         assignment = RoleAssignment(str(uuid.uuid4()), principal, role, repository or None)
-        await self.table.create_entity({"PartitionKey": layout.ROLE_PARTITION, "RowKey": assignment.id,
-                                        "principal": principal, "role": role, "repository": repository or ""})
+        await self.table.create_entity(RoleRow(assignment.id, principal, role, repository or "").to_entity())
         return assignment
 
     async def role_assignments(self, principal: str | None = None) -> list[RoleAssignment]:
         """Every role assignment, or those of one principal."""
-        query, parameters = "PartitionKey eq @pk", {"pk": layout.ROLE_PARTITION}
-        if principal is not None:
-            query += " and principal eq @principal"
-            parameters["principal"] = principal
-        rows = self.table.query_entities(query, parameters=parameters)
-        return [RoleAssignment(r["RowKey"], r["principal"], r["role"], r.get("repository") or None)
-                async for r in rows]
+        where = "principal eq @principal" if principal is not None else ""
+        rows = partition_rows(self.table, layout.ROLE_PARTITION, where=where, parameters={"principal": principal})
+        return [RoleAssignment(row.id, row.principal, row.role, row.repository or None)
+                for row in await typed(rows, RoleRow)]
 
     async def remove_role(self, assignment_id: str) -> None:
         """Delete a role assignment."""
         await self._delete(layout.ROLE_PARTITION, assignment_id, "role assignment")
 
 
-def _token(row: dict[str, Any]) -> Token:
-    hashes = {w: str(row[w]) for w in PASSWORD_NAMES if row.get(w)}
-    expiries = {w: row.get(f"{w}_expiry") for w in PASSWORD_NAMES if row.get(w)}
-    return Token(row["RowKey"], str(row["scope_map"]), str(row.get("status") or ENABLED), hashes, expiries)
+def _token(row: TokenRow) -> Token:
+    hashes = {w: h for w in PASSWORD_NAMES if (h := getattr(row, w))}
+    expiries = {w: getattr(row, f"{w}_expiry") for w in hashes}
+    return Token(row.name, row.scope_map or "", row.status or ENABLED, hashes, expiries)
+
+
+def _scope_map(row: ScopeMapRow) -> ScopeMap:
+    return ScopeMap(row.name, list(row.actions), row.description)

@@ -26,7 +26,7 @@ from shared.events.publisher import EventHandler
 from shared.events.subscriptions import SUBSCRIPTIONS, Subscription
 from shared.settings import Settings
 from shared.storage import layout
-from shared.storage.clients import StorageClients
+from shared.storage.interfaces import Storage
 
 log = logging.getLogger("registry.events.local")
 _NO_RETRY = {400, 413}  # Event Grid dead-letters these at once
@@ -52,7 +52,7 @@ class _Endpoint:
 class LocalEventGrid:
     """Delivers events to the subscriptions as Event Grid would; one instance per registry."""
 
-    def __init__(self, settings: Settings, storage: StorageClients, handlers: Mapping[str, EventHandler]) -> None:
+    def __init__(self, settings: Settings, storage: Storage, handlers: Mapping[str, EventHandler]) -> None:
         self.settings = settings
         self.storage = storage
         self.handlers = dict(handlers)

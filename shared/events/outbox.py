@@ -11,7 +11,6 @@ delivery is at least once, and consumers are idempotent by event id.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,9 @@ from shared.events.model import RegistryEvent
 from shared.events.publisher import EventPublisher
 from shared.settings import Settings
 from shared.storage import layout
-from shared.storage.clients import StorageClients
+from shared.storage.interfaces import Storage
+from shared.storage.queries import prefix_range
+from shared.storage.rows import OutboxRow
 
 log = logging.getLogger("registry.events.outbox")
 _CLOSE_TIMEOUT = 30.0
@@ -32,7 +33,7 @@ _CLOSE_TIMEOUT = 30.0
 class Outbox:
     """Outbox rows in the repository partitions, and their publication."""
 
-    def __init__(self, storage: StorageClients, settings: Settings, publisher: EventPublisher) -> None:
+    def __init__(self, storage: Storage, settings: Settings, publisher: EventPublisher) -> None:
         self.storage = storage
         self.settings = settings
         self.publisher = publisher
@@ -41,12 +42,7 @@ class Outbox:
     @staticmethod
     def row(partition: str, event: RegistryEvent) -> tuple[Any, ...]:
         """The transaction operation that stores ``event`` in ``partition`` (the repository's)."""
-        return ("create", {
-            "PartitionKey": partition,
-            "RowKey": layout.outbox_key(event.id),
-            "event": json.dumps(event.to_payload(), separators=(",", ":")),
-            "created": datetime.now(UTC),
-        })
+        return ("create", OutboxRow(partition, event.id, event.to_payload(), datetime.now(UTC)).to_entity())
 
     def committed(self, partition: str, events: Sequence[RegistryEvent]) -> None:
         """The transaction holding the rows of ``events`` committed: publish them in the background."""
@@ -75,21 +71,18 @@ class Outbox:
         """Publish outbox rows older than ``grace`` (default: the setting); returns how many were published."""
         cutoff = datetime.now(UTC) - (grace if grace is not None else
                                       timedelta(seconds=self.settings.events.outbox_grace_seconds))
-        rows = self.storage.repos.query_entities(
-            "RowKey ge @start and RowKey lt @end",
-            parameters={"start": layout.OUTBOX, "end": layout.OUTBOX[:-1] + layout.RANGE_END},
-        )
         published = 0
-        async for row in rows:
-            if row["created"] > cutoff:
+        async for entity in prefix_range(self.storage.repos, None, layout.OUTBOX):  # every repository's
+            row = OutboxRow.from_entity(entity)
+            if row.created is not None and row.created > cutoff:
                 continue
-            event = RegistryEvent.from_payload(json.loads(row["event"]))
+            event = RegistryEvent.from_payload(row.payload)
             try:
                 await self.publisher.publish([event])
             except Exception:
                 log.warning("republishing event %s failed; it stays in the outbox", event.id, exc_info=True)
                 continue
-            await self._delete(row["PartitionKey"], event.id)
+            await self._delete(row.partition, event.id)
             published += 1
         if published:
             log.info("republished %d event(s) from the outbox", published)

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from shared.events.envelope import CLOUD_EVENT_SCHEMA, DATA_VERSION, EVENT_TYPES, event_data, subject
 from shared.events.model import RegistryEvent
 from shared.settings import Settings
-from shared.storage.clients import StorageClients
+from shared.storage.interfaces import Storage
 
 #: A plain function an Event Grid-triggered function calls: it takes one delivered event.
 EventHandler = Callable[[Mapping[str, Any]], Awaitable[object]]
@@ -93,7 +93,7 @@ class EventGridPublisher:
             await self._credential.close()
 
 
-def create_publisher(settings: Settings, storage: StorageClients,
+def create_publisher(settings: Settings, storage: Storage,
                      handlers: Mapping[str, EventHandler]) -> EventPublisher:
     """Event Grid when a topic endpoint is set, else the local Event Grid calling ``handlers``."""
     if settings.events.eventgrid_endpoint:

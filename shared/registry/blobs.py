@@ -18,8 +18,9 @@ from shared.errors import Unavailable
 from shared.oci.digest import Digest
 from shared.registry.errors import BlobUnknown
 from shared.storage import layout
-from shared.storage.clients import StorageClients
-from shared.storage.values import int64, read_int
+from shared.storage.interfaces import Storage
+from shared.storage.queries import get_or_none
+from shared.storage.rows import BlobIndexRow, LinkRow
 
 log = logging.getLogger("registry.blobs")
 
@@ -40,18 +41,17 @@ def _now() -> datetime:
 class BlobService:
     """Looks up, links, mounts, serves and unlinks blobs."""
 
-    def __init__(self, storage: StorageClients) -> None:
+    def __init__(self, storage: Storage, sas_ttl_seconds: int) -> None:
         self.storage = storage
+        self.sas_ttl_seconds = sas_ttl_seconds
 
     async def stat(self, repository: str, digest: Digest) -> BlobInfo:
         """The blob ``digest`` as linked into ``repository``; BlobUnknown if it is not."""
-        try:
-            row = await self.storage.repos.get_entity(
-                layout.encode_repository(repository), layout.link_key(str(digest))
-            )
-        except ResourceNotFoundError:
-            raise BlobUnknown(detail={"digest": str(digest)}) from None
-        return BlobInfo(digest, read_int(row["size"]), str(row["location"]))
+        row = await get_or_none(self.storage.repos, layout.encode_repository(repository),
+                                layout.link_key(str(digest)), LinkRow)
+        if row is None:
+            raise BlobUnknown(detail={"digest": str(digest)})
+        return BlobInfo(digest, row.size, row.location)
 
     async def is_linked(self, repository: str, digest: Digest) -> bool:
         """True when ``digest`` is linked into ``repository``."""
@@ -63,23 +63,13 @@ class BlobService:
 
     async def indexed(self, digest: Digest) -> BlobInfo | None:
         """The registry-wide index entry of ``digest``, or None."""
-        try:
-            row = await self.storage.blobs.get_entity(str(digest), "")
-        except ResourceNotFoundError:
-            return None
-        return BlobInfo(digest, read_int(row["size"]), str(row["location"]))
+        row = await get_or_none(self.storage.blobs, str(digest), "", BlobIndexRow)
+        return None if row is None else BlobInfo(digest, row.size, row.location)
 
     async def link(self, repository: str, info: BlobInfo) -> None:
         """Make ``info`` visible in ``repository`` (idempotent)."""
         await self.storage.repos.upsert_entity(
-            {
-                "PartitionKey": layout.encode_repository(repository),
-                "RowKey": layout.link_key(str(info.digest)),
-                "size": int64(info.size),
-                "location": info.location,
-                "linked": _now(),
-            }
-        )
+            LinkRow(repository, str(info.digest), info.size, info.location, _now()).to_entity())
 
     async def index(self, info: BlobInfo) -> BlobInfo:
         """Record freshly committed, verified content unless the digest is indexed already.
@@ -88,7 +78,7 @@ class BlobService:
         caller decides whether that copy is sound, and deletes its own if so). The row is only
         ever created here, never overwritten, so two racing uploads cannot both win.
         """
-        entity = {"PartitionKey": str(info.digest), "RowKey": "", "size": int64(info.size), "location": info.location}
+        entity = BlobIndexRow(str(info.digest), info.size, info.location).to_entity()
         for _ in range(3):
             try:
                 await self.storage.blobs.create_entity(entity)
@@ -102,15 +92,14 @@ class BlobService:
 
     async def repoint(self, info: BlobInfo, unsound: BlobInfo) -> BlobInfo:
         """Point the digest's index row at ``info`` if it still names ``unsound``; returns the row now."""
-        try:
-            row = await self.storage.blobs.get_entity(str(info.digest), "")
-        except ResourceNotFoundError:
+        row = await get_or_none(self.storage.blobs, str(info.digest), "", BlobIndexRow)
+        if row is None:
             return await self.index(info)
-        if str(row["location"]) != unsound.location:
-            return BlobInfo(info.digest, read_int(row["size"]), str(row["location"]))
-        entity = {"PartitionKey": str(info.digest), "RowKey": "", "size": int64(info.size), "location": info.location}
+        if row.location != unsound.location:
+            return BlobInfo(info.digest, row.size, row.location)
+        entity = BlobIndexRow(str(info.digest), info.size, info.location).to_entity()
         try:
-            await self.storage.blobs.update_entity(entity, mode="replace", etag=row.metadata["etag"],
+            await self.storage.blobs.update_entity(entity, mode="replace", etag=row.etag,
                                                    match_condition=MatchConditions.IfNotModified)
         except (ResourceModifiedError, ResourceNotFoundError):
             return await self.indexed(info.digest) or await self.index(info)
@@ -157,7 +146,7 @@ class BlobService:
 
     async def read_url(self, info: BlobInfo) -> str:
         """A short-lived read-only URL of the blob's data."""
-        return await self.storage.read_url(info.location)
+        return await self.storage.read_url(info.location, self.sas_ttl_seconds)
 
     async def open(self, info: BlobInfo, start: int, length: int) -> AsyncIterator[bytes]:
         """Start reading bytes ``start .. start+length-1`` of the blob; returns their chunks.

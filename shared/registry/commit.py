@@ -22,21 +22,21 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import EntityProperty, TableEntity, TableTransactionError
+from azure.data.tables import EntityProperty, TableTransactionError
 
 from shared.errors import Locked, Unavailable
 from shared.events.model import RegistryEvent
 from shared.events.outbox import Outbox
 from shared.oci.errors import InvalidManifest
-from shared.registry.locks import lock_fields
 from shared.storage import layout
-from shared.storage.clients import StorageClients
+from shared.storage.interfaces import Storage
+from shared.storage.queries import get_or_none
+from shared.storage.rows import Locks, ManifestRow, ReferrerRow, TagRow
 
 #: How long one commit may retry before it answers 503.
 COMMIT_SECONDS = 10.0
@@ -47,8 +47,6 @@ _LONGEST_PAUSE = 0.25
 PROPERTY_CHARS = 32 * 1024
 PROPERTY_BYTES = 64 * 1024
 ROW_BYTES = 1024 * 1024
-#: The tag row repeats these manifest properties, so a pull by tag is one read.
-TAG_FIELDS = ("digest", "media_type", "size", "content")
 _CONFLICTS = frozenset({"EntityAlreadyExists", "UpdateConditionNotSatisfied", "ResourceNotFound"})
 
 
@@ -85,12 +83,20 @@ def oversized(row: dict[str, Any]) -> str | None:
 class Commit:
     """What one manifest PUT writes."""
 
-    partition: str
-    digest: str
-    fields: dict[str, Any]  # the manifest row's properties, all derived from its bytes
+    manifest: ManifestRow  # every property derived from its bytes (no times, no lock flags)
     tag: str | None
-    referrer: dict[str, Any] | None  # the referrer row (keys included) when it has a subject
+    referrer: ReferrerRow | None  # when the manifest has a subject
     events: tuple[RegistryEvent, ...]
+
+    @property
+    def partition(self) -> str:
+        """The repository's partition, where every row of the commit lives."""
+        return layout.encode_repository(self.manifest.repository)
+
+    @property
+    def digest(self) -> str:
+        """The manifest's digest."""
+        return self.manifest.digest
 
 
 def _busy() -> Unavailable:
@@ -102,10 +108,9 @@ def check_sizes(change: Commit) -> None:
     """InvalidManifest when a row ``change`` writes would exceed a table limit (a Helm chart's
     40,000-character title, say), before anything is written."""
     now = _now()
-    rows = [{"PartitionKey": change.partition, "RowKey": layout.manifest_key(change.digest), **change.fields,
-             "created": now, "updated": now}]
+    rows = [replace(change.manifest, created=now, updated=now).to_entity()]
     if change.referrer is not None:
-        rows.append(change.referrer)
+        rows.append(change.referrer.to_entity())
     rows += [Outbox.row(change.partition, event)[1] for event in change.events]
     for row in rows:
         if (name := oversized(row)) is not None:
@@ -115,7 +120,7 @@ def check_sizes(change: Commit) -> None:
 class Committer:
     """Commits manifests of one registry."""
 
-    def __init__(self, storage: StorageClients) -> None:
+    def __init__(self, storage: Storage) -> None:
         self.storage = storage
 
     async def commit(self, change: Commit) -> None:
@@ -138,34 +143,33 @@ class Committer:
         ``first`` holds the tag's digest at the first attempt's read (this one records it).
         """
         partition, now = change.partition, _now()
-        manifest_key = layout.manifest_key(change.digest)
         current, tag_row = await asyncio.gather(
-            self._get(partition, manifest_key),
-            self._get(partition, layout.tag_key(change.tag)) if change.tag else _nothing(),
+            get_or_none(self.storage.repos, partition, layout.manifest_key(change.digest)),
+            get_or_none(self.storage.repos, partition, layout.tag_key(change.tag), TagRow) if change.tag
+            else _nothing(),
         )
         ops: list[tuple[Any, ...]] = []
-        row = {"PartitionKey": partition, "RowKey": manifest_key, **change.fields, "updated": now}
+        row = replace(change.manifest, updated=now)
         if current is None:
-            ops.append(("create", {**row, "created": now}))
+            ops.append(("create", replace(row, created=now).to_entity()))
         else:  # merged into if it still exists: its lock flags and creation time stay
-            ops.append(("update", row, {"mode": "merge"}))
-        now_names = str(tag_row["digest"]) if tag_row is not None else None
+            ops.append(("update", row.to_entity(), {"mode": "merge"}))
+        now_names = tag_row.digest if tag_row is not None else None
         if not first:
             first.append(now_names)
         superseded = now_names != first[0]  # another push moved the tag since this one began
         if change.tag is not None and not superseded:
-            if tag_row is not None and tag_row.get("can_write") is False:
+            if tag_row is not None and not tag_row.locks.allows("can_write"):
                 raise Locked()
-            tag = {"PartitionKey": partition, "RowKey": layout.tag_key(change.tag),
-                   **{k: v for k, v in change.fields.items() if k in TAG_FIELDS},
-                   "created": tag_row["created"] if tag_row else now, "updated": now, **lock_fields(tag_row)}
+            created = tag_row.created if tag_row is not None and tag_row.created else now
+            tag = TagRow.naming(row, change.tag, created, now, tag_row.locks if tag_row is not None else Locks())
             if tag_row is None:
-                ops.append(("create", tag))
+                ops.append(("create", tag.to_entity()))
             else:
-                ops.append(("update", tag, {"mode": "replace", "etag": tag_row.metadata["etag"],
-                                            "match_condition": MatchConditions.IfNotModified}))
+                ops.append(("update", tag.to_entity(), {"mode": "replace", "etag": tag_row.etag,
+                                                        "match_condition": MatchConditions.IfNotModified}))
         if change.referrer is not None:
-            ops.append(("upsert", change.referrer, {"mode": "replace"}))
+            ops.append(("upsert", change.referrer.to_entity(), {"mode": "replace"}))
         ops += [Outbox.row(partition, event) for event in change.events]
         try:
             await self.storage.repos.submit_transaction(ops)
@@ -174,12 +178,6 @@ class Committer:
                 return False
             raise
         return True
-
-    async def _get(self, partition: str, key: str) -> TableEntity | None:
-        try:
-            return await self.storage.repos.get_entity(partition, key)
-        except ResourceNotFoundError:
-            return None
 
 
 async def _nothing() -> None:

@@ -19,7 +19,6 @@ import logging
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob.aio import BlobClient
 
 from shared.errors import Unavailable
 from shared.oci.digest import Digest
@@ -32,7 +31,7 @@ from shared.storage.blocks import (
     discard_staged,
     hash_committed,
 )
-from shared.storage.clients import StorageClients
+from shared.storage.interfaces import Blob, Storage
 
 log = logging.getLogger("registry.content")
 
@@ -42,12 +41,12 @@ _REPOINT_ATTEMPTS = 3
 class ContentStore:
     """Commits an upload's staged blocks as the content of one digest and indexes it."""
 
-    def __init__(self, storage: StorageClients, blobs: BlobService, read_piece: int) -> None:
+    def __init__(self, storage: Storage, blobs: BlobService, read_piece: int) -> None:
         self.storage = storage
         self.blobs = blobs
         self.read_piece = read_piece
 
-    async def store(self, blob: BlobClient, block_ids: list[str], digest: Digest, size: int,
+    async def store(self, blob: Blob, block_ids: list[str], digest: Digest, size: int,
                     verified: bool) -> BlobInfo:
         """Commit ``block_ids`` on ``blob`` as the content ``digest`` and return the index entry.
 
@@ -75,7 +74,7 @@ class ContentStore:
             etag = str(result["etag"])
         return await self._index(BlobInfo(digest, size, blob.blob_name), blob, etag)
 
-    async def settle(self, blob: BlobClient) -> None:
+    async def settle(self, blob: Blob) -> None:
         """Resolve what an ended upload left in ``blob`` (the purge calls this).
 
         Staged blocks are dropped; committed, verified content (a completion that stopped
@@ -93,11 +92,11 @@ class ContentStore:
             return
         await self._index(BlobInfo(Digest.parse(label), int(props.size), blob.blob_name), blob, str(props.etag))
 
-    async def discard(self, blob: BlobClient) -> None:
+    async def discard(self, blob: Blob) -> None:
         """Drop whatever an upload staged in ``blob`` without committing it."""
         await discard_staged(blob)
 
-    async def _index(self, info: BlobInfo, blob: BlobClient, etag: str) -> BlobInfo:
+    async def _index(self, info: BlobInfo, blob: Blob, etag: str) -> BlobInfo:
         winner = await self.blobs.index(info)
         for _ in range(_REPOINT_ATTEMPTS):
             if winner.location == info.location:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-
-from azure.core.exceptions import ResourceNotFoundError
 
 from shared.oci.digest import Digest
 from shared.oci.manifest import Descriptor
 from shared.oci.names import MAX_NAME_LENGTH
 from shared.registry.errors import InvalidPageSize, RepositoryUnknown
 from shared.storage import layout
-from shared.storage.clients import StorageClients
-from shared.storage.values import parse_int64, read_int
+from shared.storage.interfaces import Storage
+from shared.storage.queries import get_or_none, prefix_range
+from shared.storage.rows import ReferrerRow
+from shared.storage.values import parse_int64
 
 MAX_PAGE = 1000
 _LONGEST_TAG = 128  # shared.oci.names.TAG_RE
@@ -48,18 +47,14 @@ def page_marker(last: str | None, longest: int) -> str:
 class DiscoveryService:
     """Lists tags, repositories and referrers."""
 
-    def __init__(self, storage: StorageClients) -> None:
+    def __init__(self, storage: Storage) -> None:
         self.storage = storage
 
     async def repository_exists(self, repository: str) -> bool:
         """True when the repository has had a manifest pushed (it is in the catalog)."""
-        try:
-            await self.storage.repos.get_entity(
-                layout.CATALOG_PARTITION, layout.encode_repository(repository), select=["RowKey"]
-            )
-        except ResourceNotFoundError:
-            return False
-        return True
+        row = await get_or_none(self.storage.repos, layout.CATALOG_PARTITION, layout.encode_repository(repository),
+                                select=["RowKey"])
+        return row is not None
 
     async def tags(self, repository: str, n: int | None, last: str | None) -> Page:
         """Tags of ``repository`` after ``last``, at most ``n`` (all when None); RepositoryUnknown if none exist."""
@@ -81,41 +76,24 @@ class DiscoveryService:
         """Descriptors of manifests whose ``subject`` is ``subject`` (optionally of one artifact type),
         after the referrer digest ``last``, at most ``n`` (default one full page); and whether more follow."""
         limit = MAX_PAGE if n is None else n
-        prefix = layout.referrer_prefix(str(subject))
-        query = "PartitionKey eq @pk and RowKey gt @start and RowKey lt @end"
-        parameters = {
-            "pk": layout.encode_repository(repository),
-            "start": prefix + last,
-            "end": prefix[:-1] + layout.RANGE_END,
-        }
-        if artifact_type is not None:
-            query += " and artifact_type eq @type"
-            parameters["type"] = artifact_type
+        rows = prefix_range(self.storage.repos, layout.encode_repository(repository),
+                            layout.referrer_prefix(str(subject)), after=last,
+                            where="artifact_type eq @type" if artifact_type is not None else "",
+                            parameters={"type": artifact_type})
         found: list[Descriptor] = []
-        async for row in self.storage.repos.query_entities(query, parameters=parameters):
+        async for entity in rows:
             if len(found) == limit:
                 return found, True
-            found.append(
-                Descriptor(
-                    media_type=row["media_type"],
-                    digest=Digest.parse(row["RowKey"][len(prefix):]),
-                    size=read_int(row["size"]),
-                    artifact_type=row.get("artifact_type") or "",
-                    annotations=json.loads(row.get("annotations") or "{}"),
-                )
-            )
+            row = ReferrerRow.from_entity(entity)
+            found.append(Descriptor(media_type=row.media_type, digest=Digest.parse(row.digest), size=row.size,
+                                    artifact_type=row.artifact_type, annotations=dict(row.annotations)))
         return found, False
 
     async def _range(self, partition: str, prefix: str, after: str, n: int | None) -> Page:
         if n == 0:
             return Page([], False)
-        rows = self.storage.repos.query_entities(
-            "PartitionKey eq @pk and RowKey gt @start and RowKey lt @end",
-            parameters={"pk": partition, "start": prefix + after, "end": (prefix[:-1] + layout.RANGE_END) if prefix
-                        else layout.RANGE_END},
-            select=["RowKey", "can_list"],
-            results_per_page=min((n or MAX_PAGE) + 1, MAX_PAGE + 1),
-        )
+        rows = prefix_range(self.storage.repos, partition, prefix, after=after, select=["RowKey", "can_list"],
+                            results_per_page=min((n or MAX_PAGE) + 1, MAX_PAGE + 1))
         items: list[str] = []
         async for row in rows:
             if row.get("can_list") is False:  # locked with listEnabled: false (ACR hides it)

@@ -9,33 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
-
-from azure.core.exceptions import ResourceNotFoundError
+from typing import Any, TypeVar
 
 from shared.errors import Locked
 from shared.oci.names import is_tag
 from shared.storage import layout
-from shared.storage.clients import StorageClients
+from shared.storage.interfaces import Storage
+from shared.storage.queries import get_or_none, prefix_range, typed
+from shared.storage.rows import CatalogRow, Locks, ManifestRow, TagRow
+
+#: A row that carries lock flags.
+LockedRow = CatalogRow | TagRow | ManifestRow
+L = TypeVar("L", CatalogRow, TagRow, ManifestRow)
 
 #: wire name -> row property
 FLAGS = {"deleteEnabled": "can_delete", "writeEnabled": "can_write", "readEnabled": "can_read",
          "listEnabled": "can_list"}
 
 
-def changeable_attributes(row: dict[str, Any] | None) -> dict[str, bool]:
-    """The ``changeableAttributes`` of a row (every flag true when absent)."""
-    row = row or {}
-    return {wire: bool(row.get(prop, True)) for wire, prop in FLAGS.items()}
-
-
-def lock_fields(row: dict[str, Any] | None) -> dict[str, bool]:
-    """The lock properties a row carries, to keep them when the row is rewritten."""
-    return {p: bool(row[p]) for p in layout.LOCK_FLAGS if row is not None and row.get(p) is not None}
-
-
-def _locked() -> Locked:
-    return Locked()
+def changeable_attributes(locks: Locks | None) -> dict[str, bool]:
+    """The ``changeableAttributes`` of a row's flags (every flag true when absent)."""
+    locks = locks or Locks()
+    return {wire: locks.allows(prop) for wire, prop in FLAGS.items()}
 
 
 #: How long a read may rely on a repository's or manifest's flags read by an earlier request.
@@ -49,37 +44,31 @@ _CACHE_LIMIT = 10_000
 class LockService:
     """Reads lock flags and refuses what they forbid."""
 
-    def __init__(self, storage: StorageClients) -> None:
+    def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self._cache: dict[tuple[str, str], tuple[float, dict[str, Any] | None]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
 
     def forget(self) -> None:
         """Drop every cached flag (this process has just changed a lock)."""
         self._cache.clear()
 
-    async def _cached_row(self, partition: str, key: str) -> dict[str, Any] | None:
+    async def _cached_row(self, partition: str, key: str, kind: type[L]) -> L | None:
         now = time.monotonic()
         hit = self._cache.get((partition, key))
         if hit is not None and now - hit[0] < READ_CACHE_SECONDS:
-            return hit[1]
-        row = await self._row(partition, key)
+            cached: L | None = hit[1]
+            return cached
+        row = await self._row(partition, key, kind)
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         self._cache[(partition, key)] = (now, row)
         return row
 
-    async def _row(self, partition: str, key: str) -> dict[str, Any] | None:
-        try:
-            return dict(await self.storage.repos.get_entity(partition, key))
-        except ResourceNotFoundError:
-            return None
-
-    async def repository_row(self, repository: str) -> dict[str, Any] | None:
-        """The repository's catalog row, or None."""
-        return await self._row(layout.CATALOG_PARTITION, layout.encode_repository(repository))
+    async def _row(self, partition: str, key: str, kind: type[L]) -> L | None:
+        return await get_or_none(self.storage.repos, partition, key, kind)
 
     async def check(self, operation: str, repository: str, reference: str = "",
-                    seen: dict[str, dict[str, Any]] | None = None) -> None:
+                    seen: dict[str, Any] | None = None) -> None:
         """Raise LOCKED when a flag forbids ``operation`` (see :mod:`shared.api.access`).
 
         The tag row a read looks at is put in ``seen`` (by row key), so the handler that serves
@@ -93,40 +82,34 @@ class LockService:
         read = operation in _READS
         repo_key = (layout.CATALOG_PARTITION, layout.encode_repository(repository))
         repo_row, rows = await asyncio.gather(
-            self._cached_row(*repo_key) if read else self._row(*repo_key),
+            self._cached_row(*repo_key, CatalogRow) if read else self._row(*repo_key, CatalogRow),
             self._reference_rows(operation, repository, reference, seen if seen is not None else {}),
         )
-        if repo_row is not None and repo_row.get(flag) is False:
-            raise _locked()
-        if any(row is not None and row.get(flag) is False for row in rows):
-            raise _locked()
+        if any(row is not None and not row.locks.allows(flag) for row in (repo_row, *rows)):
+            raise Locked()
 
     async def _reference_rows(self, operation: str, repository: str, reference: str,
-                              seen: dict[str, dict[str, Any]]) -> list[dict[str, Any] | None]:
+                              seen: dict[str, Any]) -> list[LockedRow | None]:
         """The tag and manifest rows whose flags also govern ``operation`` (read beside the repository's)."""
         if operation not in ("read_manifest", "write_manifest", "delete_manifest", "delete_tag") or not reference:
             return []
         partition = layout.encode_repository(repository)
-        rows: list[dict[str, Any] | None] = []
+        rows: list[LockedRow | None] = []
         read = operation in _READS
         if is_tag(reference):
-            tag_row = await self._row(partition, layout.tag_key(reference))
+            tag_row = await self._row(partition, layout.tag_key(reference), TagRow)
             rows.append(tag_row)
             if tag_row is not None and read:
                 seen[layout.tag_key(reference)] = tag_row
-                rows.append(await self._cached_row(partition, layout.manifest_key(str(tag_row["digest"]))))
+                rows.append(await self._cached_row(partition, layout.manifest_key(tag_row.digest), ManifestRow))
         elif read:
-            rows.append(await self._cached_row(partition, layout.manifest_key(reference)))
+            rows.append(await self._cached_row(partition, layout.manifest_key(reference), ManifestRow))
         else:
-            rows.append(await self._row(partition, layout.manifest_key(reference)))
+            rows.append(await self._row(partition, layout.manifest_key(reference), ManifestRow))
             if operation == "delete_manifest":
                 rows.extend(await self._tags_of(partition, reference))
         return rows
 
-    async def _tags_of(self, partition: str, digest: str) -> list[dict[str, Any] | None]:
-        rows = self.storage.repos.query_entities(
-            "PartitionKey eq @pk and RowKey gt @start and RowKey lt @end and digest eq @digest",
-            parameters={"pk": partition, "start": layout.TAG, "end": layout.TAG[:-1] + layout.RANGE_END,
-                        "digest": digest},
-        )
-        return [dict(r) async for r in rows]
+    async def _tags_of(self, partition: str, digest: str) -> list[TagRow]:
+        return await typed(prefix_range(self.storage.repos, partition, layout.TAG, where="digest eq @digest",
+                                        parameters={"digest": digest}), TagRow)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableEntity, TableTransactionError
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableTransactionError
 from azure.storage.blob import ContentSettings
 
 from shared.errors import Unavailable
@@ -30,8 +30,9 @@ from shared.registry.blobs import BlobService
 from shared.registry.commit import PROPERTY_CHARS, Commit, Committer, check_sizes
 from shared.registry.errors import DigestMismatch, ManifestUnknown
 from shared.storage import layout
-from shared.storage.clients import StorageClients
-from shared.storage.values import int64, read_int
+from shared.storage.interfaces import Storage
+from shared.storage.queries import get_or_none, prefix_range
+from shared.storage.rows import CatalogRow, ManifestRow, ReferrerRow, TagRow, etag_of
 
 INLINE_LIMIT = 60_000  # a binary table property holds at most 64 KiB
 _CHILDREN_LIMIT = 30_000
@@ -70,7 +71,7 @@ def _too_many_annotations() -> InvalidManifest:
 class ManifestService:
     """Puts, gets and deletes manifests and tags of one registry."""
 
-    def __init__(self, storage: StorageClients, blobs: BlobService, outbox: Outbox | None = None) -> None:
+    def __init__(self, storage: Storage, blobs: BlobService, outbox: Outbox | None = None) -> None:
         self.storage = storage
         self.blobs = blobs
         self.outbox = outbox
@@ -90,26 +91,24 @@ class ManifestService:
             raise DigestMismatch(detail={"expected": str(expected), "actual": str(manifest.digest)})
         referrer = self._referrer_row(repository, manifest)
         found = await references.check_references(self.storage.repos, repository, manifest)
-        fields = self._fields(manifest)
-        fields |= await references.platform(self.blobs, manifest, found)
+        platform = await references.platform(self.blobs, manifest, found)
+        row = replace(self._row(repository, manifest), architecture=platform.get("architecture"),
+                      os=platform.get("os"))
         chart = chart_of(manifest.config.media_type if manifest.config else None, manifest.annotations,
                          repository, tag)
         if chart is not None:
-            fields.update(chart_name=chart.name, chart_version=chart.version)
+            row = replace(row, chart_name=chart.name, chart_version=chart.version)
         event = push_event(repository, str(manifest.digest), manifest.media_type, len(manifest.raw), tag,
                            request, chart)
         events = (event,) if self.outbox is not None else ()
-        change = Commit(layout.encode_repository(repository), str(manifest.digest), fields, tag, referrer, events)
+        change = Commit(row, tag, referrer, events)
         check_sizes(change)
-        if not fields["content"]:
+        if not row.content:
             blob = self.storage.container.get_blob_client(layout.manifest_blob(str(manifest.digest)))
             await blob.upload_blob(manifest.raw, overwrite=True,
                                    content_settings=ContentSettings(content_type=manifest.media_type))
         try:
-            await self.storage.repos.create_entity(
-                {"PartitionKey": layout.CATALOG_PARTITION, "RowKey": layout.encode_repository(repository),
-                 "name": repository, "created": _now()}
-            )
+            await self.storage.repos.create_entity(CatalogRow(repository, created=_now()).to_entity())
         except ResourceExistsError:
             pass
         await self.committer.commit(change)
@@ -118,7 +117,7 @@ class ManifestService:
         return PushResult(manifest, tag, events)
 
     async def get(self, repository: str, reference: str, with_content: bool = True,
-                  seen: Mapping[str, Any] | None = None) -> StoredManifest:
+                  seen: Mapping[str, TagRow | ManifestRow] | None = None) -> StoredManifest:
         """The manifest named by ``reference``; ManifestUnknown when there is none, also when
         ``reference`` is neither a valid tag nor a supported digest (it cannot name one).
 
@@ -131,19 +130,19 @@ class ManifestService:
             raise ManifestUnknown(detail={"reference": reference[:200]}) from None
         row = (seen or {}).get(key)
         if row is None:
-            try:
-                row = await self.storage.repos.get_entity(layout.encode_repository(repository), key)
-            except ResourceNotFoundError:
-                raise ManifestUnknown(detail={"reference": reference}) from None
-        digest = Digest.parse(row["digest"])
+            kind: type[TagRow | ManifestRow] = TagRow if key.startswith(layout.TAG) else ManifestRow
+            row = await get_or_none(self.storage.repos, layout.encode_repository(repository), key, kind)
+            if row is None:
+                raise ManifestUnknown(detail={"reference": reference})
+        digest = Digest.parse(row.digest)
         content: bytes | None = None
         if with_content:
-            if row.get("content"):
-                content = bytes(row["content"])
+            if row.content:
+                content = row.content
             else:
                 blob = self.storage.container.get_blob_client(layout.manifest_blob(str(digest)))
                 content = await (await blob.download_blob()).readall()
-        return StoredManifest(digest, str(row["media_type"]), read_int(row["size"]), content)
+        return StoredManifest(digest, row.media_type, row.size, content)
 
     async def delete(self, repository: str, reference: str, request: RequestInfo | None = None) -> Digest:
         """Delete a tag, or a manifest with every tag and referrer row that points at it.
@@ -155,50 +154,41 @@ class ManifestService:
         partition = layout.encode_repository(repository)
         if is_tag(reference):
             validate_tag(reference)
-            try:
-                row = await self.storage.repos.get_entity(partition, layout.tag_key(reference))
-                await self.storage.repos.delete_entity(
-                    partition, layout.tag_key(reference), etag=row.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except ResourceNotFoundError:
-                raise ManifestUnknown(detail={"reference": reference}) from None
-            return Digest.parse(row["digest"])
+            tag_row = await get_or_none(self.storage.repos, partition, layout.tag_key(reference), TagRow)
+            if tag_row is None:
+                raise ManifestUnknown(detail={"reference": reference})
+            await self.storage.repos.delete_entity(partition, layout.tag_key(reference), etag=tag_row.etag,
+                                                   match_condition=MatchConditions.IfNotModified)
+            return Digest.parse(tag_row.digest)
         digest = str(Digest.parse(reference))
         for attempt in range(_DELETE_ATTEMPTS):
-            try:
-                row = await self.storage.repos.get_entity(partition, layout.manifest_key(digest))
-            except ResourceNotFoundError:
+            row = await get_or_none(self.storage.repos, partition, layout.manifest_key(digest), ManifestRow)
+            if row is None:
                 if attempt:
                     return Digest.parse(digest)  # a concurrent delete won, and its event tells
-                raise ManifestUnknown(detail={"reference": reference}) from None
+                raise ManifestUnknown(detail={"reference": reference})
             if await self._delete_manifest(partition, repository, row, request):
                 return Digest.parse(digest)
         raise Unavailable("the manifest keeps changing; retry later", retry_after=1)
 
-    async def _delete_manifest(self, partition: str, repository: str, row: TableEntity,
+    async def _delete_manifest(self, partition: str, repository: str, row: ManifestRow,
                                request: RequestInfo | None) -> bool:
         """Delete the tags and referrer row of the manifest ``row``, then the row itself if it
         is unchanged; False when it changed (tagged again) meanwhile."""
-        digest = str(row["digest"])
-        tags = self.storage.repos.query_entities(
-            "PartitionKey eq @pk and RowKey gt @start and RowKey lt @end and digest eq @digest",
-            parameters={"pk": partition, "start": layout.TAG, "end": layout.TAG[:-1] + layout.RANGE_END,
-                        "digest": digest},
-            select=["PartitionKey", "RowKey"],
-        )
+        digest = row.digest
+        tags = prefix_range(self.storage.repos, partition, layout.TAG, where="digest eq @digest",
+                            parameters={"digest": digest}, select=["PartitionKey", "RowKey"])
         # Tags and referrer rows go first, the manifest last: a failure part-way leaves a manifest
         # that can be deleted again, never a tag pointing at nothing. A tag moved to another
         # manifest since it was listed is not ours to delete (its ETag tells).
-        rows = [(t["RowKey"], t.metadata["etag"]) async for t in tags]
-        if row.get("subject"):
-            rows.append((layout.referrer_key(row["subject"], digest), None))
+        rows = [(str(t["RowKey"]), etag_of(t)) async for t in tags]
+        if row.subject:
+            rows.append((layout.referrer_key(row.subject, digest), None))
         for start in range(0, len(rows), 99):
             await self._delete_rows(partition, rows[start:start + 99])
         final: list[Any] = [("delete", {"PartitionKey": partition, "RowKey": layout.manifest_key(digest)},
-                             {"etag": row.metadata["etag"], "match_condition": MatchConditions.IfNotModified})]
-        event = delete_event(repository, digest, str(row["media_type"]), request, read_int(row["size"]),
-                             _chart_of_row(row))
+                             {"etag": row.etag, "match_condition": MatchConditions.IfNotModified})]
+        event = delete_event(repository, digest, row.media_type, request, row.size, _chart_of_row(row))
         if self.outbox is not None:
             final.append(Outbox.row(partition, event))
         try:
@@ -234,47 +224,39 @@ class ManifestService:
                 if str(getattr(error, "error_code", "")) not in ("ResourceNotFound", "UpdateConditionNotSatisfied"):
                     raise
 
-    def _referrer_row(self, repository: str, manifest: Manifest) -> dict[str, Any] | None:
+    def _referrer_row(self, repository: str, manifest: Manifest) -> ReferrerRow | None:
         """The referrer row of a manifest with a subject; InvalidManifest when its annotations
         are too large to list (each referrers answer repeats them)."""
         if manifest.subject is None:
             return None
-        annotations = json.dumps(manifest.annotations, separators=(",", ":"))
-        if len(annotations) > PROPERTY_CHARS:  # ASCII (json.dumps escapes the rest)
-            raise _too_many_annotations()
         descriptor = manifest.descriptor()
-        return {
-            "PartitionKey": layout.encode_repository(repository),
-            "RowKey": layout.referrer_key(str(manifest.subject.digest), str(manifest.digest)),
-            "media_type": descriptor.media_type, "size": int64(descriptor.size),
-            "artifact_type": descriptor.artifact_type, "annotations": annotations,
-        }
+        row = ReferrerRow(repository, str(manifest.subject.digest), str(manifest.digest), descriptor.media_type,
+                          descriptor.size, descriptor.artifact_type, manifest.annotations)
+        if len(row.to_entity()["annotations"]) > PROPERTY_CHARS:  # ASCII (json.dumps escapes the rest)
+            raise _too_many_annotations()
+        return row
 
     @staticmethod
-    def _fields(manifest: Manifest) -> dict[str, Any]:
+    def _row(repository: str, manifest: Manifest) -> ManifestRow:
         """The manifest row's properties, all derived from its bytes."""
-        fields: dict[str, Any] = {
-            "digest": str(manifest.digest),
-            "media_type": manifest.media_type,
-            "size": int64(len(manifest.raw)),
-            "artifact_type": manifest.artifact_type,
-            "image_size": int64(references.image_size(manifest)),
-        }
-        if manifest.config is not None:
-            fields["config_digest"] = str(manifest.config.digest)
-            fields["config_media_type"] = manifest.config.media_type
-        if manifest.subject is not None:
-            fields["subject"] = str(manifest.subject.digest)
+        children = None
         if manifest.children:
-            children = json.dumps([c.to_json() for c in manifest.children], separators=(",", ":"))
-            if len(children) < _CHILDREN_LIMIT:
-                fields["children"] = children
-        # An empty value marks bytes kept as a blob, so a row rewritten by merge never keeps old bytes.
-        fields["content"] = manifest.raw if len(manifest.raw) <= INLINE_LIMIT else b""
-        return fields
+            listed = json.dumps([c.to_json() for c in manifest.children], separators=(",", ":"))
+            children = listed if len(listed) < _CHILDREN_LIMIT else None
+        return ManifestRow(
+            repository=repository, digest=str(manifest.digest), media_type=manifest.media_type,
+            size=len(manifest.raw), artifact_type=manifest.artifact_type,
+            image_size=references.image_size(manifest),
+            config_digest=str(manifest.config.digest) if manifest.config is not None else None,
+            config_media_type=manifest.config.media_type if manifest.config is not None else None,
+            subject=str(manifest.subject.digest) if manifest.subject is not None else None,
+            children=children,
+            # Empty bytes mark content kept as a blob, so a row rewritten by merge never keeps old bytes.
+            content=manifest.raw if len(manifest.raw) <= INLINE_LIMIT else b"",
+        )
 
 
-def _chart_of_row(row: TableEntity) -> Chart | None:
-    if not row.get("chart_name"):
+def _chart_of_row(row: ManifestRow) -> Chart | None:
+    if not row.chart_name:
         return None
-    return Chart(str(row["chart_name"]), str(row.get("chart_version", "")))
+    return Chart(row.chart_name, row.chart_version or "")

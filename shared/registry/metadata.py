@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
-
-from azure.core.exceptions import ResourceNotFoundError
+from typing import Any, TypeVar
 
 from shared.errors import Invalid, Locked, NotFound
 from shared.oci.digest import Digest
@@ -14,8 +12,11 @@ from shared.registry.errors import ManifestUnknown, RepositoryUnknown
 from shared.registry.locks import FLAGS, LockService, changeable_attributes
 from shared.registry.manifests import ManifestService
 from shared.storage import layout
-from shared.storage.clients import StorageClients
-from shared.storage.values import read_int
+from shared.storage.interfaces import Storage
+from shared.storage.queries import get_or_none, partition_rows, prefix_range, typed
+from shared.storage.rows import CatalogRow, Locks, ManifestRow, TagRow, keys
+
+R = TypeVar("R", CatalogRow, TagRow, ManifestRow)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -25,135 +26,133 @@ def _time(value: Any) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def lock_update(body: Any) -> dict[str, bool]:
-    """The row properties a PATCH body of ``changeableAttributes`` sets (other keys are ignored)."""
+def lock_update(body: Any) -> Locks:
+    """The flags a PATCH body of ``changeableAttributes`` sets (other keys are ignored)."""
     if not isinstance(body, dict):
         raise Invalid("the body must be a JSON object of changeable attributes")
-    return {prop: bool(body[wire]) for wire, prop in FLAGS.items() if isinstance(body.get(wire), bool)}
+    return Locks(**{prop: bool(body[wire]) for wire, prop in FLAGS.items() if isinstance(body.get(wire), bool)})
 
 
 class MetadataService:
     """Answers the metadata API from the repository table."""
 
-    def __init__(self, storage: StorageClients, manifests: ManifestService, registry_name: str,
+    def __init__(self, storage: Storage, manifests: ManifestService, registry_name: str,
                  locks: LockService | None = None) -> None:
         self.storage = storage
         self.manifest_service = manifests
         self.registry_name = registry_name
         self.locks = locks
 
-    async def _rows(self, repository: str, prefix: str) -> list[dict[str, Any]]:
-        rows = self.storage.repos.query_entities(
-            "PartitionKey eq @pk and RowKey gt @start and RowKey lt @end",
-            parameters={"pk": layout.encode_repository(repository), "start": prefix,
-                        "end": prefix[:-1] + layout.RANGE_END},
-            select=None,
-        )
-        return [dict(r) async for r in rows]
+    async def _tags(self, repository: str) -> list[TagRow]:
+        return await typed(prefix_range(self.storage.repos, layout.encode_repository(repository), layout.TAG), TagRow)
 
-    async def _row(self, partition: str, key: str, missing: type[NotFound], detail: dict[str, str]) -> dict[str, Any]:
-        try:
-            return dict(await self.storage.repos.get_entity(partition, key))
-        except ResourceNotFoundError:
-            raise missing(detail=detail) from None
+    async def _manifests(self, repository: str) -> list[ManifestRow]:
+        return await typed(prefix_range(self.storage.repos, layout.encode_repository(repository), layout.MANIFEST),
+                           ManifestRow)
 
-    async def _repository_row(self, repository: str) -> dict[str, Any]:
-        return await self._row(layout.CATALOG_PARTITION, layout.encode_repository(repository),
+    async def _row(self, partition: str, key: str, kind: type[R], missing: type[NotFound], detail: dict[str, str]) -> R:
+        row = await get_or_none(self.storage.repos, partition, key, kind)
+        if row is None:
+            raise missing(detail=detail)
+        return row
+
+    async def _repository_row(self, repository: str) -> CatalogRow:
+        return await self._row(layout.CATALOG_PARTITION, layout.encode_repository(repository), CatalogRow,
                                RepositoryUnknown, {"name": repository})
+
+    async def _set_locks(self, row: CatalogRow | TagRow | ManifestRow, body: Any) -> None:
+        await self.storage.repos.update_entity({**keys(row.to_entity()), **lock_update(body).to_entity()},
+                                               mode="merge")
+        if self.locks is not None:
+            self.locks.forget()
 
     async def unlisted_repositories(self) -> set[str]:
         """Repositories whose ``listEnabled`` is false (left out of the catalog)."""
-        rows = self.storage.repos.query_entities(
-            "PartitionKey eq @pk and can_list eq false", parameters={"pk": layout.CATALOG_PARTITION},
-            select=["RowKey"])
+        rows = partition_rows(self.storage.repos, layout.CATALOG_PARTITION, where="can_list eq false",
+                              select=["RowKey"])
         return {layout.decode_repository(r["RowKey"]) async for r in rows}
 
     async def repository(self, repository: str) -> dict[str, Any]:
         """``{registry, imageName, createdTime, lastUpdateTime, manifestCount, tagCount, changeableAttributes}``."""
         row = await self._repository_row(repository)
-        manifests = await self._rows(repository, layout.MANIFEST)
-        tags = await self._rows(repository, layout.TAG)
-        updated = max([r.get("updated") or _EPOCH for r in manifests + tags] + [row.get("created") or _EPOCH])
+        manifests = await self._manifests(repository)
+        tags = await self._tags(repository)
+        updated = max([r.updated or _EPOCH for r in manifests] + [r.updated or _EPOCH for r in tags]
+                      + [row.created or _EPOCH])
         return {
-            "registry": self.registry_name, "imageName": repository, "createdTime": _time(row.get("created")),
+            "registry": self.registry_name, "imageName": repository, "createdTime": _time(row.created),
             "lastUpdateTime": _time(updated), "manifestCount": len(manifests), "tagCount": len(tags),
-            "changeableAttributes": changeable_attributes(row),
+            "changeableAttributes": changeable_attributes(row.locks),
         }
 
     async def update_repository(self, repository: str, body: Any) -> dict[str, Any]:
         """PATCH the repository's changeable attributes."""
-        row = await self._repository_row(repository)
-        await self.storage.repos.update_entity({"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"],
-                                                **lock_update(body)}, mode="merge")
-        if self.locks is not None:
-            self.locks.forget()
+        await self._set_locks(await self._repository_row(repository), body)
         return await self.repository(repository)
 
     async def delete_repository(self, repository: str) -> dict[str, list[str]]:
         """Delete every manifest, tag and blob link of a repository, and the repository itself;
         LOCKED when any of its tags or manifests may not be deleted."""
         await self._repository_row(repository)
-        tag_rows = await self._rows(repository, layout.TAG)
-        manifest_rows = await self._rows(repository, layout.MANIFEST)
-        if any(row.get("can_delete") is False for row in tag_rows + manifest_rows):
+        tag_rows = await self._tags(repository)
+        manifest_rows = await self._manifests(repository)
+        flags = [row.locks for row in tag_rows] + [row.locks for row in manifest_rows]
+        if not all(locks.allows("can_delete") for locks in flags):
             raise Locked(detail={"name": repository})
-        tags = [r["RowKey"][len(layout.TAG):] for r in tag_rows]
-        digests = [r["RowKey"][len(layout.MANIFEST):] for r in manifest_rows]
+        tags = [r.tag for r in tag_rows]
+        digests = [r.digest for r in manifest_rows]
         for digest in digests:
             try:
                 await self.manifest_service.delete(repository, digest)
             except ManifestUnknown:
                 pass
         partition = layout.encode_repository(repository)
-        for row in await self._rows(repository, layout.LINK):
-            await self.storage.repos.delete_entity(partition, row["RowKey"])
+        async for link in prefix_range(self.storage.repos, partition, layout.LINK, select=["RowKey"]):
+            await self.storage.repos.delete_entity(partition, link["RowKey"])
         await self.storage.repos.delete_entity(layout.CATALOG_PARTITION, partition)
         return {"manifestsDeleted": digests, "tagsDeleted": tags}
 
-    def _tag(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {"name": row["RowKey"][len(layout.TAG):], "digest": row["digest"],
-                "createdTime": _time(row.get("created")), "lastUpdateTime": _time(row.get("updated")),
-                "signed": False, "changeableAttributes": changeable_attributes(row)}
+    def _tag(self, row: TagRow) -> dict[str, Any]:
+        return {"name": row.tag, "digest": row.digest, "createdTime": _time(row.created),
+                "lastUpdateTime": _time(row.updated), "signed": False,
+                "changeableAttributes": changeable_attributes(row.locks)}
 
     async def tags(self, repository: str, digest: str | None = None) -> list[dict[str, Any]]:
         """The listable tags of a repository (optionally of one digest), in name order."""
         await self._repository_row(repository)
-        rows = await self._rows(repository, layout.TAG)
-        return [self._tag(r) for r in rows
-                if r.get("can_list", True) is not False and (digest is None or r["digest"] == digest)]
+        return [self._tag(r) for r in await self._tags(repository)
+                if r.locks.allows("can_list") and (digest is None or r.digest == digest)]
 
     async def tag(self, repository: str, tag: str) -> dict[str, Any]:
         """One tag's properties."""
-        row = await self._row(layout.encode_repository(repository), layout.tag_key(tag),
-                              ManifestUnknown, {"tag": tag})
-        return self._tag(row)
+        return self._tag(await self._tag_row(repository, tag))
+
+    async def _tag_row(self, repository: str, tag: str) -> TagRow:
+        return await self._row(layout.encode_repository(repository), layout.tag_key(tag), TagRow,
+                               ManifestUnknown, {"tag": tag})
 
     async def update_tag(self, repository: str, tag: str, body: Any) -> dict[str, Any]:
         """PATCH a tag's changeable attributes."""
-        await self.tag(repository, tag)
-        await self.storage.repos.update_entity({"PartitionKey": layout.encode_repository(repository),
-                                                "RowKey": layout.tag_key(tag), **lock_update(body)}, mode="merge")
-        if self.locks is not None:
-            self.locks.forget()
+        await self._set_locks(await self._tag_row(repository, tag), body)
         return await self.tag(repository, tag)
 
-    def _manifest(self, row: dict[str, Any], tags: list[str]) -> dict[str, Any]:
+    def _manifest(self, row: ManifestRow, tags: list[str]) -> dict[str, Any]:
         references = []
-        for child in json.loads(row.get("children") or "[]"):
+        for child in json.loads(row.children or "[]"):
             platform = child.get("platform") or {}
             references.append({"digest": child["digest"], "architecture": platform.get("architecture"),
                                "os": platform.get("os")})
         doc: dict[str, Any] = {
-            "digest": row["digest"], "imageSize": read_int(row.get("image_size")) or read_int(row.get("size")),
-            "createdTime": _time(row.get("created")), "lastUpdateTime": _time(row.get("updated")),
-            "mediaType": row.get("media_type"), "tags": tags, "changeableAttributes": changeable_attributes(row),
+            "digest": row.digest, "imageSize": row.image_size or row.size,
+            "createdTime": _time(row.created), "lastUpdateTime": _time(row.updated),
+            "mediaType": row.media_type, "tags": tags, "changeableAttributes": changeable_attributes(row.locks),
         }
-        if row.get("architecture"):
-            doc["architecture"] = row["architecture"]
-        if row.get("os"):
-            doc["os"] = row["os"]
-        if row.get("config_media_type"):
-            doc["configMediaType"] = row["config_media_type"]
+        if row.architecture:
+            doc["architecture"] = row.architecture
+        if row.os:
+            doc["os"] = row.os
+        if row.config_media_type:
+            doc["configMediaType"] = row.config_media_type
         if references:
             doc["references"] = references
         return doc
@@ -162,25 +161,22 @@ class MetadataService:
         """The listable manifests of a repository, in digest order, with their tags."""
         await self._repository_row(repository)
         tags: dict[str, list[str]] = {}
-        for row in await self._rows(repository, layout.TAG):
-            tags.setdefault(row["digest"], []).append(row["RowKey"][len(layout.TAG):])
-        return [self._manifest(r, tags.get(r["digest"], [])) for r in await self._rows(repository, layout.MANIFEST)
-                if r.get("can_list", True) is not False]
+        for row in await self._tags(repository):
+            tags.setdefault(row.digest, []).append(row.tag)
+        return [self._manifest(r, tags.get(r.digest, [])) for r in await self._manifests(repository)
+                if r.locks.allows("can_list")]
 
     async def manifest(self, repository: str, digest: str) -> dict[str, Any]:
         """One manifest's properties."""
+        row = await self._manifest_row(repository, digest)
+        return self._manifest(row, [r.tag for r in await self._tags(repository) if r.digest == row.digest])
+
+    async def _manifest_row(self, repository: str, digest: str) -> ManifestRow:
         digest = str(Digest.parse(digest))
-        row = await self._row(layout.encode_repository(repository), layout.manifest_key(digest),
-                              ManifestUnknown, {"digest": digest})
-        tags = [self._tag(r)["name"] for r in await self._rows(repository, layout.TAG) if r["digest"] == digest]
-        return self._manifest(row, tags)
+        return await self._row(layout.encode_repository(repository), layout.manifest_key(digest), ManifestRow,
+                               ManifestUnknown, {"digest": digest})
 
     async def update_manifest(self, repository: str, digest: str, body: Any) -> dict[str, Any]:
         """PATCH a manifest's changeable attributes."""
-        await self.manifest(repository, digest)
-        await self.storage.repos.update_entity({"PartitionKey": layout.encode_repository(repository),
-                                                "RowKey": layout.manifest_key(str(Digest.parse(digest))),
-                                                **lock_update(body)}, mode="merge")
-        if self.locks is not None:
-            self.locks.forget()
+        await self._set_locks(await self._manifest_row(repository, digest), body)
         return await self.manifest(repository, digest)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables.aio import TableClient
 
 from shared.oci.errors import InvalidManifest
 from shared.oci.manifest import Descriptor, Manifest
@@ -24,6 +24,8 @@ from shared.oci.spec import INT64_MAX
 from shared.registry.blobs import BlobInfo, BlobService
 from shared.registry.errors import ManifestBlobUnknown
 from shared.storage import layout
+from shared.storage.interfaces import Table
+from shared.storage.queries import get_or_none
 from shared.storage.values import read_int
 
 #: Up to this many distinct keys are point-read (all at once); more are found by range queries.
@@ -43,25 +45,27 @@ class Stored:
     location: str
 
 
+def _stored(entity: Mapping[str, Any]) -> Stored:
+    """What a link or manifest row read with :data:`_SELECT` says (a manifest row has no location)."""
+    return Stored(read_int(entity.get("size")), str(entity.get("location") or ""))
+
+
 def _wanted(manifest: Manifest) -> list[tuple[Descriptor, str]]:
     """Each descriptor that must be stored, with the row key that stores it."""
     return ([(d, layout.link_key(str(d.digest))) for d in manifest.blobs]
             + [(d, layout.manifest_key(str(d.digest))) for d in manifest.children])
 
 
-async def _point_reads(table: TableClient, partition: str, keys: set[str]) -> dict[str, Stored]:
+async def _point_reads(table: Table, partition: str, keys: set[str]) -> dict[str, Stored]:
     async def read(key: str) -> tuple[str, Stored | None]:
-        try:
-            row = await table.get_entity(partition, key, select=_SELECT)
-        except ResourceNotFoundError:
-            return key, None
-        return key, Stored(read_int(row.get("size")), str(row.get("location") or ""))
+        row = await get_or_none(table, partition, key, select=_SELECT)
+        return key, None if row is None else _stored(row)
 
     found = await asyncio.gather(*(read(k) for k in keys))
     return {k: v for k, v in found if v is not None}
 
 
-async def _scan(table: TableClient, partition: str, keys: set[str]) -> tuple[dict[str, Stored], bool]:
+async def _scan(table: Table, partition: str, keys: set[str]) -> tuple[dict[str, Stored], bool]:
     """Rows of ``keys`` found by one range query from the least key to the greatest.
 
     Returns them and whether the scan saw the whole range. It stops after a few rows per key
@@ -79,7 +83,7 @@ async def _scan(table: TableClient, partition: str, keys: set[str]) -> tuple[dic
     async for row in rows:
         key = str(row["RowKey"])
         if key in keys:
-            found[key] = Stored(read_int(row.get("size")), str(row.get("location") or ""))
+            found[key] = _stored(row)
             if len(found) == len(keys):
                 return found, True
         seen += 1
@@ -88,7 +92,7 @@ async def _scan(table: TableClient, partition: str, keys: set[str]) -> tuple[dic
     return found, True
 
 
-async def lookup(table: TableClient, partition: str, keys: set[str]) -> dict[str, Stored]:
+async def lookup(table: Table, partition: str, keys: set[str]) -> dict[str, Stored]:
     """The stored rows of ``keys`` in ``partition`` (absent keys are left out)."""
     if len(keys) <= POINT_READS:
         return await _point_reads(table, partition, keys)
@@ -102,7 +106,7 @@ async def lookup(table: TableClient, partition: str, keys: set[str]) -> dict[str
     return found
 
 
-async def check_references(table: TableClient, repository: str, manifest: Manifest) -> dict[str, Stored]:
+async def check_references(table: Table, repository: str, manifest: Manifest) -> dict[str, Stored]:
     """Check that everything ``manifest`` references is stored with the size it states.
 
     ManifestBlobUnknown names what is missing; InvalidManifest names descriptors whose size

@@ -16,6 +16,7 @@ from shared.registry.manifests import ManifestService
 from shared.registry.metadata import MetadataService
 from shared.registry.uploads import UploadService
 from shared.settings import Settings
+from shared.storage.accounts import StorageAccount
 from shared.storage.clients import StorageClients
 from shared.webhooks.fanout import WebhookService
 
@@ -40,13 +41,13 @@ class Registry:
     @classmethod
     async def open(cls, settings: Settings) -> Registry:
         """Connect to storage, create the container and tables if needed, and wire the services."""
-        storage = StorageClients(settings)
+        storage = StorageClients(StorageAccount.from_settings(settings))
         try:
             await storage.ensure()
         except BaseException:
             await storage.close()
             raise
-        blobs = BlobService(storage)
+        blobs = BlobService(storage, settings.registry.sas_ttl_seconds)
         webhooks = WebhookService(storage, settings)
         # The in-process handlers of the local Event Grid: the plain functions the triggers call.
         publisher = create_publisher(settings, storage, {WEBHOOK_FANOUT: webhooks.handle_event})

@@ -17,15 +17,13 @@ the data blob, so a late request can neither overwrite committed content nor del
 
 from __future__ import annotations
 
-import struct
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob.aio import BlobClient
 
 from shared.errors import Unavailable
 from shared.oci.digest import Digest, ResumableHash
@@ -40,14 +38,14 @@ from shared.registry.errors import (
 )
 from shared.storage import layout
 from shared.storage.blocks import BlockWriter, block_id
-from shared.storage.clients import StorageClients
-from shared.storage.values import int64, read_int
+from shared.storage.interfaces import Blob, Storage
+from shared.storage.queries import get_or_none
+from shared.storage.rows import MAX_SEGMENTS, UploadRow
 
-_SEGMENT = struct.Struct(">II")  # (request prefix, blocks staged by that request)
-MAX_SEGMENTS = 60_000 // _SEGMENT.size  # a binary table property holds at most 64 KiB
 _UPLOAD_ID_LENGTH = 32
-_ENDED = "ended"  # the ``state`` of a row whose session was claimed by the request ending it
 _CANCEL_ATTEMPTS = 5
+#: The state of one upload session, as stored in the uploads table.
+Upload = UploadRow
 
 
 def validate_upload_id(upload_id: str) -> str:
@@ -57,27 +55,10 @@ def validate_upload_id(upload_id: str) -> str:
     return upload_id
 
 
-@dataclass
-class Upload:
-    """The state of one upload session, as stored in the uploads table."""
-
-    id: str
-    repository: str
-    offset: int = 0
-    segments: list[tuple[int, int]] = field(default_factory=list)
-    algorithm: str = "sha256"
-    hash_state: bytes | None = None
-    etag: str | None = None
-
-    def block_ids(self) -> list[str]:
-        """Every block staged so far, in order."""
-        return [block_id(prefix, i) for prefix, count in self.segments for i in range(count)]
-
-
 class UploadService:
     """Starts, appends to, completes, reports and cancels blob uploads."""
 
-    def __init__(self, storage: StorageClients, blobs: BlobService, block_size: int) -> None:
+    def __init__(self, storage: Storage, blobs: BlobService, block_size: int) -> None:
         self.storage = storage
         self.blobs = blobs
         self.content = ContentStore(storage, blobs, block_size)
@@ -86,30 +67,16 @@ class UploadService:
     async def start(self, repository: str) -> Upload:
         """Open an upload session for ``repository``."""
         upload = Upload(id=uuid.uuid4().hex, repository=repository)
-        meta = await self.storage.uploads.create_entity(self._entity(upload))
-        upload.etag = meta["etag"]
-        return upload
+        meta = await self.storage.uploads.create_entity(upload.to_entity())
+        return dataclasses.replace(upload, etag=meta["etag"])
 
     async def get(self, repository: str, upload_id: str) -> Upload:
         """The open upload ``upload_id`` of ``repository``; UploadUnknown otherwise."""
         validate_upload_id(upload_id)
-        try:
-            row = await self.storage.uploads.get_entity(upload_id, "")
-        except ResourceNotFoundError:
-            raise UploadUnknown(detail={"uuid": upload_id}) from None
-        if row["repository"] != repository or row.get("state") == _ENDED:
+        row = await get_or_none(self.storage.uploads, upload_id, "", Upload)
+        if row is None or row.repository != repository or row.ended:
             raise UploadUnknown(detail={"uuid": upload_id})
-        raw = bytes(row.get("segments") or b"")
-        segments = [_SEGMENT.unpack_from(raw, i) for i in range(0, len(raw), _SEGMENT.size)]
-        return Upload(
-            id=upload_id,
-            repository=repository,
-            offset=read_int(row["offset"]),
-            segments=segments,
-            algorithm=str(row["algorithm"]),
-            hash_state=bytes(row["hash_state"]) if row.get("hash_state") else None,
-            etag=row.metadata["etag"],
-        )
+        return row
 
     async def append(
         self, upload: Upload, body: AsyncIterator[bytes], start: int | None, length: int | None, save: bool = True
@@ -128,15 +95,9 @@ class UploadService:
         writer = await _stream(BlockWriter(self._data(upload), hasher, self.block_size), body, length)
         if writer.blocks == 0:
             return upload
-        updated = Upload(
-            id=upload.id,
-            repository=upload.repository,
-            offset=upload.offset + writer.written,
-            segments=[*upload.segments, (writer.prefix, writer.blocks)],
-            algorithm=upload.algorithm,
-            hash_state=hasher.state(),
-            etag=upload.etag,
-        )
+        updated = dataclasses.replace(upload, offset=upload.offset + writer.written,
+                                      segments=(*upload.segments, (writer.prefix, writer.blocks)),
+                                      hash_state=hasher.state())
         return await self._save(updated) if save else updated
 
     async def complete(self, upload: Upload, expected: Digest) -> BlobInfo:
@@ -216,7 +177,7 @@ class UploadService:
             "Timestamp lt @cutoff", parameters={"cutoff": cutoff}, select=["PartitionKey", "repository"]
         )
         async for row in rows:
-            upload = Upload(id=row["PartitionKey"], repository=row["repository"], etag=row.metadata["etag"])
+            upload = Upload.from_entity(row)  # only its keys, repository and ETag
             try:
                 claim = await self._claim(upload)
             except (UploadOutOfOrder, UploadUnknown):
@@ -226,38 +187,23 @@ class UploadService:
             purged += 1
         return purged
 
-    def _data(self, upload: Upload) -> BlobClient:
+    def _data(self, upload: Upload) -> Blob:
         return self.storage.container.get_blob_client(layout.data_blob(upload.id))
-
-    def _entity(self, upload: Upload) -> dict[str, object]:
-        entity: dict[str, object] = {
-            "PartitionKey": upload.id,
-            "RowKey": "",
-            "repository": upload.repository,
-            "offset": int64(upload.offset),
-            "algorithm": upload.algorithm,
-            "segments": b"".join(_SEGMENT.pack(*s) for s in upload.segments),
-        }
-        if upload.hash_state is not None:
-            entity["hash_state"] = upload.hash_state
-        return entity
 
     async def _save(self, upload: Upload) -> Upload:
         try:
             meta = await self.storage.uploads.update_entity(
-                self._entity(upload), mode="replace", etag=upload.etag, match_condition=MatchConditions.IfNotModified
+                upload.to_entity(), mode="replace", etag=upload.etag, match_condition=MatchConditions.IfNotModified
             )
         except (ResourceModifiedError, ResourceNotFoundError):
             raise await self._lost(upload) from None
-        upload.etag = meta["etag"]
-        return upload
+        return dataclasses.replace(upload, etag=meta["etag"])
 
     async def _claim(self, upload: Upload) -> str:
         """Mark the session ended if it is still the version ``upload`` read; returns the new ETag."""
-        entity = {"PartitionKey": upload.id, "RowKey": "", "state": _ENDED}
         try:
             meta = await self.storage.uploads.update_entity(
-                entity, mode="merge", etag=upload.etag, match_condition=MatchConditions.IfNotModified
+                upload.claim(), mode="merge", etag=upload.etag, match_condition=MatchConditions.IfNotModified
             )
         except (ResourceModifiedError, ResourceNotFoundError):
             raise await self._lost(upload) from None

@@ -21,9 +21,9 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 from azure.storage.blob import BlobBlock, ContentSettings, StorageErrorCode
-from azure.storage.blob.aio import BlobClient
 
 from shared.oci.digest import Digest, ResumableHash
+from shared.storage.interfaces import Blob
 
 
 def block_id(prefix: int, index: int) -> str:
@@ -34,7 +34,7 @@ def block_id(prefix: int, index: int) -> str:
 class BlockWriter:
     """Buffers a byte stream into blocks, hashing them and staging up to two at once."""
 
-    def __init__(self, blob: BlobClient, hasher: ResumableHash, block_size: int) -> None:
+    def __init__(self, blob: Blob, hasher: ResumableHash, block_size: int) -> None:
         self.blob = blob
         self.hasher = hasher
         self.block_size = block_size
@@ -98,7 +98,7 @@ class BlocksLost(Exception):
     """A commit named blocks that storage no longer holds (expired, or the blob was removed)."""
 
 
-async def commit_once(blob: BlobClient, block_ids: list[str], metadata: dict[str, str]) -> str:
+async def commit_once(blob: Blob, block_ids: list[str], metadata: dict[str, str]) -> str:
     """Commit ``block_ids`` as ``blob`` only if no content is committed there yet; returns its ETag.
 
     Raises ``ResourceExistsError`` when the blob already holds committed content (which is
@@ -118,7 +118,7 @@ async def commit_once(blob: BlobClient, block_ids: list[str], metadata: dict[str
     return str(result["etag"])
 
 
-async def delete_if_unchanged(blob: BlobClient, etag: str) -> None:
+async def delete_if_unchanged(blob: Blob, etag: str) -> None:
     """Delete ``blob`` only while it is the very version ``etag`` (gone or changed: nothing)."""
     try:
         await blob.delete_blob(etag=etag, match_condition=MatchConditions.IfNotModified)
@@ -126,7 +126,7 @@ async def delete_if_unchanged(blob: BlobClient, etag: str) -> None:
         pass
 
 
-async def discard_staged(blob: BlobClient) -> None:
+async def discard_staged(blob: Blob) -> None:
     """Drop the uncommitted blocks staged on ``blob`` when it holds no committed content.
 
     Storage keeps uncommitted blocks for a week and has no call to delete them, so an empty
@@ -140,7 +140,7 @@ async def discard_staged(blob: BlobClient) -> None:
     await delete_if_unchanged(blob, etag)
 
 
-async def hash_committed(blob: BlobClient, etag: str, algorithm: str, size: int, piece: int) -> Digest:
+async def hash_committed(blob: Blob, etag: str, algorithm: str, size: int, piece: int) -> Digest:
     """The ``algorithm`` digest of the committed version ``etag`` of ``blob`` (``size`` bytes).
 
     Read in ranges of ``piece`` bytes, the next one downloading while this one is hashed, so

@@ -1,4 +1,5 @@
-"""The Azure Storage clients of one storage account, and read-only SAS URLs for its blobs.
+"""The Azure Storage clients of one storage account (:class:`~shared.storage.accounts.StorageAccount`),
+and read-only SAS URLs for its blobs.
 
 Storage calls raise the Azure SDK's own errors (``ResourceNotFoundError``,
 ``ResourceExistsError``, ``ResourceModifiedError``); the services translate them, because only
@@ -14,9 +15,10 @@ error boundary, which answers 503 with ``Retry-After``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import ResourceExistsError, ServiceRequestTimeoutError, ServiceResponseTimeoutError
 from azure.core.pipeline.transport import AioHttpTransport, AsyncHttpTransport
@@ -26,8 +28,10 @@ from azure.storage.blob.aio import BlobServiceClient, ContainerClient, LinearRet
 from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
-from shared.settings import Settings
 from shared.storage import layout
+from shared.storage.accounts import StorageAccount
+from shared.storage.interfaces import Storage
+from shared.storage.tables import TableSlot
 
 _MiB = 1024 * 1024
 
@@ -124,47 +128,52 @@ def _queue_options() -> dict[str, Any]:
 
 
 class StorageClients:
-    """Async clients for the registry's container and tables in one storage account."""
+    """Async clients of the registry's container, tables and queues in one storage account."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._credential: Any = None
-        if settings.storage.connection_string:
-            self.blob_service = BlobServiceClient.from_connection_string(
-                settings.storage.connection_string, **_blob_options()
-            )
+    blobs = TableSlot[TableClient](layout.BLOBS)
+    uploads = TableSlot[TableClient](layout.UPLOADS)
+    repos = TableSlot[TableClient](layout.REPOS)
+    webhooks = TableSlot[TableClient](layout.WEBHOOKS)
+    events = TableSlot[TableClient](layout.EVENTS)
+    auth = TableSlot[TableClient](layout.AUTH)
+
+    def __init__(self, account: StorageAccount, tables: Sequence[layout.TableSpec] = layout.TABLES) -> None:
+        self.account = account
+        self.prefix = account.prefix
+        self._credential: Any = None  # the token credential, None with an account key
+        self._owned_credential: Any = None
+        if account.connection_string:
+            self.blob_service = BlobServiceClient.from_connection_string(account.connection_string, **_blob_options())
             self.table_service = TableServiceClient.from_connection_string(
-                settings.storage.connection_string, **_table_options()
+                account.connection_string, **_table_options()
             )
             self.queue_service = QueueServiceClient.from_connection_string(
-                settings.storage.connection_string, **_queue_options()
+                account.connection_string, **_queue_options()
             )
         else:
-            from azure.identity.aio import DefaultAzureCredential
+            self._credential = account.credential
+            if self._credential is None:
+                from azure.identity.aio import DefaultAzureCredential
 
-            self._credential = DefaultAzureCredential()
-            self.blob_service = BlobServiceClient(
-                settings.storage.blob_endpoint, credential=self._credential, **_blob_options()
-            )
-            self.table_service = TableServiceClient(
-                settings.storage.table_endpoint, credential=self._credential, **_table_options()
-            )
-            self.queue_service = QueueServiceClient(
-                settings.storage.queue_service_url, credential=self._credential, **_queue_options()
-            )
-        prefix = settings.storage.prefix
-        self.container: ContainerClient = self.blob_service.get_container_client(layout.container(prefix))
-        self.blobs: TableClient = self.table_service.get_table_client(layout.blobs_table(prefix))
-        self.uploads: TableClient = self.table_service.get_table_client(layout.uploads_table(prefix))
-        self.repos: TableClient = self.table_service.get_table_client(layout.repos_table(prefix))
-        self.webhooks: TableClient = self.table_service.get_table_client(layout.webhooks_table(prefix))
-        self.events: TableClient = self.table_service.get_table_client(layout.events_table(prefix))
-        self.auth: TableClient = self.table_service.get_table_client(layout.auth_table(prefix))
-        self.deliveries = self.queue(layout.delivery_queue(prefix))
-        self.poison = self.queue(layout.poison_queue(layout.delivery_queue(prefix)))
+                self._credential = self._owned_credential = DefaultAzureCredential()
+            self.blob_service = BlobServiceClient(account.blob_endpoint, credential=self._credential,
+                                                  **_blob_options())
+            self.table_service = TableServiceClient(account.table_endpoint, credential=self._credential,
+                                                    **_table_options())
+            self.queue_service = QueueServiceClient(account.queue_url, credential=self._credential,
+                                                    **_queue_options())
+        self.container: ContainerClient = self.blob_service.get_container_client(layout.container(self.prefix))
+        self.tables: dict[str, TableClient] = {
+            spec.name: self.table_service.get_table_client(spec.table_name(self.prefix)) for spec in tables
+        }
+        self.deliveries, self.poison = (self.queue(name) for name in layout.queues(self.prefix))
         self._delegation_key: UserDelegationKey | None = None
         self._delegation_expiry = datetime.min.replace(tzinfo=UTC)
         self._delegation_lock = asyncio.Lock()
+
+    def table(self, name: str) -> TableClient:
+        """The client of the table listed as ``name``."""
+        return self.tables[name]
 
     def queue(self, name: str) -> QueueClient:
         """A client of queue ``name`` whose messages are base64 text, as the Functions host's queue
@@ -183,31 +192,32 @@ class StorageClients:
                 await queue.create_queue()
             except ResourceExistsError:
                 pass
-        for table in (self.blobs, self.uploads, self.repos, self.webhooks, self.events, self.auth):
+        for table in self.tables.values():
             try:
                 await self.table_service.create_table(table.table_name)
             except ResourceExistsError:
                 pass
 
     async def close(self) -> None:
-        """Close every client and the credential."""
-        for client in (self.blobs, self.uploads, self.repos, self.webhooks, self.events, self.auth, self.container,
-                       self.deliveries, self.poison):
+        """Close every client, and the credential if it was made here."""
+        for table in self.tables.values():
+            await table.close()
+        for client in (self.container, self.deliveries, self.poison):
             await client.close()
         await self.blob_service.close()
         await self.table_service.close()
         await self.queue_service.close()
-        if self._credential is not None:
-            await self._credential.close()
+        if self._owned_credential is not None:
+            await self._owned_credential.close()
 
-    async def read_url(self, blob_name: str) -> str:
-        """A short-lived, read-only SAS URL of one blob.
+    async def read_url(self, blob_name: str, ttl_seconds: int) -> str:
+        """A read-only SAS URL of one blob, valid for ``ttl_seconds``.
 
         With an account key (Azurite, connection strings) the SAS is signed with the key; with a
         managed identity it is a user-delegation SAS, whose key is cached and renewed.
         """
         now = datetime.now(UTC)
-        expiry = now + timedelta(seconds=self.settings.registry.sas_ttl_seconds)
+        expiry = now + timedelta(seconds=ttl_seconds)
         start = now - timedelta(minutes=5)  # tolerate clock skew between us and storage
         common: dict[str, Any] = {
             "account_name": self.blob_service.account_name,
@@ -232,3 +242,8 @@ class StorageClients:
                     now - timedelta(minutes=5), self._delegation_expiry
                 )
             return self._delegation_key
+
+
+if TYPE_CHECKING:
+    def _is_storage(storage: StorageClients) -> Storage:
+        return storage  # mypy checks that the Azure clients have the interface the services use

@@ -57,6 +57,8 @@ order as the name: ``/`` (0x2F) becomes ``0`` and each digit moves up one (``0``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 CATALOG_PARTITION = "_catalog"
 MANIFEST = "m|"
 TAG = "t|"
@@ -71,6 +73,27 @@ _ENCODE = str.maketrans({"/": "0", **{str(d): chr(ord("1") + d) for d in range(1
 _DECODE = str.maketrans({v: k for k, v in {"/": "0", **{str(d): chr(ord("1") + d) for d in range(10)}}.items()})
 
 
+@dataclass(frozen=True)
+class TableSpec:
+    """A table of the registry, named ``<prefix><name>`` in storage."""
+
+    name: str
+
+    def table_name(self, prefix: str) -> str:
+        """The table's name in storage under ``prefix``."""
+        return f"{prefix}{self.name}"
+
+
+BLOBS = TableSpec("blobs")  # the content-addressed blob index
+UPLOADS = TableSpec("uploads")  # upload sessions
+REPOS = TableSpec("repos")  # repository metadata
+WEBHOOKS = TableSpec("webhooks")  # webhook configuration and delivery log
+EVENTS = TableSpec("events")  # what each event consumer has done with each event
+AUTH = TableSpec("auth")  # identities and permissions
+#: Every table of the registry: the storage clients open these, and ``ensure`` creates them.
+TABLES = (BLOBS, UPLOADS, REPOS, WEBHOOKS, EVENTS, AUTH)
+
+
 def container(prefix: str) -> str:
     """The blob container of the registry."""
     return prefix
@@ -78,27 +101,27 @@ def container(prefix: str) -> str:
 
 def blobs_table(prefix: str) -> str:
     """The content-addressed blob index table."""
-    return f"{prefix}blobs"
+    return BLOBS.table_name(prefix)
 
 
 def uploads_table(prefix: str) -> str:
     """The upload session table."""
-    return f"{prefix}uploads"
+    return UPLOADS.table_name(prefix)
 
 
 def repos_table(prefix: str) -> str:
     """The repository metadata table."""
-    return f"{prefix}repos"
+    return REPOS.table_name(prefix)
 
 
 def webhooks_table(prefix: str) -> str:
     """The webhook configuration and delivery log table."""
-    return f"{prefix}webhooks"
+    return WEBHOOKS.table_name(prefix)
 
 
 def events_table(prefix: str) -> str:
     """The table of events each consumer has processed."""
-    return f"{prefix}events"
+    return EVENTS.table_name(prefix)
 
 
 def delivery_queue(prefix: str) -> str:
@@ -109,6 +132,11 @@ def delivery_queue(prefix: str) -> str:
 def poison_queue(queue: str) -> str:
     """The queue the Functions host moves a message to after its last failed dequeue."""
     return f"{queue}-poison"
+
+
+def queues(prefix: str) -> tuple[str, ...]:
+    """Every queue of the registry (``ensure`` creates them)."""
+    return delivery_queue(prefix), poison_queue(delivery_queue(prefix))
 
 
 def webhook_delivery_partition(webhook: str) -> str:
@@ -138,7 +166,7 @@ def delivery_key(epoch_ms: int, delivery_id: str) -> str:
 
 def auth_table(prefix: str) -> str:
     """The identity and permission table."""
-    return f"{prefix}auth"
+    return AUTH.table_name(prefix)
 
 
 AUTH_CONFIG = ("config", "registry")

@@ -19,12 +19,12 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables.aio import TableClient
-from azure.storage.queue.aio import QueueClient
 
 from shared.events.model import RegistryEvent
 from shared.storage import layout
-from shared.storage.values import int64, read_int
+from shared.storage.interfaces import Queue, Table
+from shared.storage.queries import get_or_none, partition_rows, typed
+from shared.storage.rows import DeliveryStateRow, patch
 
 log = logging.getLogger("registry.webhooks")
 
@@ -62,21 +62,8 @@ class Message:
 
 
 @dataclass(frozen=True)
-class DeliveryRow:
-    """A stored delivery."""
-
-    webhook: str
-    event_id: str
-    payload: str
-    status: str
-    seq: int
-    attempt: int
-    queued: bool
-    claimed_until: datetime | None
-    last_error: str
-    last_status: int | None
-    updated: datetime | None
-    etag: str
+class DeliveryRow(DeliveryStateRow):
+    """A stored delivery, with what the worker and the admin API make of it."""
 
     @property
     def event(self) -> RegistryEvent:
@@ -91,57 +78,37 @@ class DeliveryRow:
         """The row as the admin API lists a dead letter."""
         payload = json.loads(self.payload)
         return {"eventId": self.event_id, "action": payload.get("action"), "attempts": self.attempt,
-                "lastError": self.last_error, "lastStatusCode": self.last_status,
+                "lastError": self.last_error or "", "lastStatusCode": self.last_status,
                 "deadLetteredAt": self.updated.isoformat() if self.updated else None, "event": payload}
-
-
-def _row(entity: Any) -> DeliveryRow:
-    status = entity.get("last_status")
-    return DeliveryRow(
-        webhook=str(entity["PartitionKey"])[2:], event_id=str(entity["RowKey"]), payload=str(entity["event"]),
-        status=str(entity["status"]), seq=read_int(entity.get("seq"), 1), attempt=read_int(entity.get("attempt"), 1),
-        queued=bool(entity.get("queued")), claimed_until=entity.get("claimed_until"),
-        last_error=str(entity.get("last_error") or ""), last_status=None if status is None else read_int(status),
-        updated=entity.get("updated"), etag=str(entity.metadata["etag"]),
-    )
 
 
 class DeliveryStore:
     """Delivery rows in the ``events`` table."""
 
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: Table) -> None:
         self.table = table
 
     async def create(self, webhook: str, event: RegistryEvent) -> DeliveryRow | None:
         """Store a new delivery of ``event`` (attempt 1, queued); None when one exists already."""
+        now = datetime.now(UTC)
+        row = DeliveryRow(webhook, event.id, json.dumps(event.to_payload(), separators=(",", ":")), QUEUED,
+                          action=event.action, created=now, updated=now)
         try:
-            await self.table.create_entity({
-                "PartitionKey": layout.webhook_delivery_partition(webhook), "RowKey": event.id,
-                "event": json.dumps(event.to_payload(), separators=(",", ":")), "action": event.action,
-                "status": QUEUED, "seq": int64(1), "attempt": int64(1), "queued": False,
-                "created": datetime.now(UTC), "updated": datetime.now(UTC),
-            })
+            await self.table.create_entity(row.to_entity())
         except ResourceExistsError:
             return None
         return await self.get(webhook, event.id)
 
     async def get(self, webhook: str, event_id: str) -> DeliveryRow | None:
         """The delivery of ``event_id`` to ``webhook``, if any."""
-        try:
-            return _row(await self.table.get_entity(layout.webhook_delivery_partition(webhook), event_id))
-        except ResourceNotFoundError:
-            return None
+        return await get_or_none(self.table, layout.webhook_delivery_partition(webhook), event_id, DeliveryRow)
 
     async def update(self, row: DeliveryRow, force: bool = False, **fields: Any) -> DeliveryRow | None:
-        """Change ``row`` if nobody changed it since it was read (or, ``force``, anyway); the new row,
-        or None if someone had changed it or it is gone."""
-        for key in ("seq", "attempt", "last_status"):
-            if isinstance(fields.get(key), int):
-                fields[key] = int64(fields[key])
+        """Change ``fields`` of ``row`` (and nothing else) if nobody changed it since it was read (or,
+        ``force``, anyway); the new row, or None if someone had changed it or it is gone."""
         if isinstance(fields.get("last_error"), str):
             fields["last_error"] = fields["last_error"][:_LOGGED]
-        entity = {"PartitionKey": layout.webhook_delivery_partition(row.webhook), "RowKey": row.event_id,
-                  "updated": datetime.now(UTC), **fields}
+        entity = patch(row, updated=datetime.now(UTC), **fields)
         condition: dict[str, Any] = {} if force else {"etag": row.etag,
                                                        "match_condition": MatchConditions.IfNotModified}
         try:
@@ -157,14 +124,13 @@ class DeliveryStore:
 
     async def dead(self, webhook: str) -> list[DeliveryRow]:
         """The dead letters of ``webhook``, oldest event first."""
-        rows = self.table.query_entities("PartitionKey eq @pk and status eq @dead",
-                                         parameters={"pk": layout.webhook_delivery_partition(webhook), "dead": DEAD})
-        return [_row(entity) async for entity in rows]
+        rows = partition_rows(self.table, layout.webhook_delivery_partition(webhook), where="status eq @dead",
+                              parameters={"dead": DEAD})
+        return await typed(rows, DeliveryRow)
 
     async def delete_all(self, webhook: str) -> None:
         """Forget every delivery of ``webhook`` (it was deleted)."""
-        rows = self.table.query_entities("PartitionKey eq @pk", select=["PartitionKey", "RowKey"],
-                                         parameters={"pk": layout.webhook_delivery_partition(webhook)})
+        rows = partition_rows(self.table, layout.webhook_delivery_partition(webhook), select=["PartitionKey", "RowKey"])
         async for entity in rows:
             await self.table.delete_entity(entity["PartitionKey"], entity["RowKey"])
 
@@ -172,7 +138,7 @@ class DeliveryStore:
 class DeliveryQueue:
     """The queue of delivery attempts: each message is one attempt, made visible when it is due."""
 
-    def __init__(self, queue: QueueClient) -> None:
+    def __init__(self, queue: Queue) -> None:
         self.queue = queue
 
     async def send(self, message: Message, delay: float = 0) -> None:

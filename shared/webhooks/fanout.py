@@ -19,7 +19,9 @@ from typing import Any
 from shared.events.envelope import event_of
 from shared.events.model import timestamp_now
 from shared.settings import Settings
+from shared.storage.accounts import StorageAccount
 from shared.storage.clients import StorageClients
+from shared.storage.interfaces import Storage
 from shared.webhooks.deliveries import DEAD, QUEUED, DeliveryQueue, DeliveryStore, Message
 from shared.webhooks.delivery import DeliveryWorker
 from shared.webhooks.errors import WebhookUnknown
@@ -32,7 +34,7 @@ log = logging.getLogger("registry.webhooks")
 class WebhookService:
     """Webhook definitions, the fan-out, delivery attempts, ping and dead letters."""
 
-    def __init__(self, storage: StorageClients, settings: Settings) -> None:
+    def __init__(self, storage: Storage, settings: Settings) -> None:
         self.settings = settings
         self.store = WebhookStore(storage.webhooks)
         self.deliveries = DeliveryStore(storage.events)
@@ -118,7 +120,7 @@ class WebhookService:
 
 
 async def _with_service(settings: Settings, ensure: bool) -> tuple[StorageClients, WebhookService]:
-    storage = StorageClients(settings)
+    storage = StorageClients(StorageAccount.from_settings(settings))
     if ensure:
         try:
             await storage.ensure()

@@ -2,63 +2,54 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables.aio import TableClient
+from azure.core.exceptions import ResourceExistsError
 
 from shared.storage import layout
+from shared.storage.interfaces import Table
+from shared.storage.queries import get_or_none, partition_rows, typed
+from shared.storage.rows import WebhookCallRow, WebhookRow
 from shared.webhooks.errors import WebhookUnknown
 from shared.webhooks.model import Webhook, validate_name
 from shared.webhooks.outbound import Delivery
 
 
 def _row(webhook: Webhook) -> dict[str, Any]:
-    return {
-        "PartitionKey": layout.WEBHOOKS_PARTITION, "RowKey": webhook.name,
-        "service_uri": webhook.service_uri, "custom_headers": json.dumps(dict(webhook.custom_headers)),
-        "status": webhook.status, "scope": webhook.scope, "actions": ",".join(webhook.actions),
-        "updated": datetime.now(UTC),
-    }
+    return WebhookRow(webhook.name, webhook.service_uri, webhook.actions, webhook.custom_headers, webhook.status,
+                      webhook.scope, datetime.now(UTC)).to_entity()
 
 
-def _webhook(row: dict[str, Any]) -> Webhook:
-    return Webhook(
-        name=row["RowKey"], service_uri=row["service_uri"], actions=tuple(row["actions"].split(",")),
-        custom_headers=json.loads(row.get("custom_headers") or "{}"), status=row["status"], scope=row.get("scope", ""),
-    )
+def _webhook(row: WebhookRow) -> Webhook:
+    return Webhook(name=row.name, service_uri=row.service_uri, actions=row.actions,
+                   custom_headers=dict(row.custom_headers), status=row.status, scope=row.scope)
 
 
 class WebhookStore:
     """CRUD of webhooks and the log ``listEvents`` reads."""
 
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: Table) -> None:
         self.table = table
 
     async def get(self, name: str) -> Webhook:
         """The webhook ``name``; WEBHOOK_UNKNOWN when there is none."""
-        try:
-            row = await self.table.get_entity(layout.WEBHOOKS_PARTITION, validate_name(name))
-        except ResourceNotFoundError:
-            raise WebhookUnknown(detail={"name": name}) from None
-        return _webhook(dict(row))
+        row = await get_or_none(self.table, layout.WEBHOOKS_PARTITION, validate_name(name), WebhookRow)
+        if row is None:
+            raise WebhookUnknown(detail={"name": name})
+        return _webhook(row)
 
     async def find(self, name: str) -> Webhook | None:
         """The webhook ``name``, or None when there is none."""
-        try:
-            row = await self.table.get_entity(layout.WEBHOOKS_PARTITION, name)
-        except ResourceNotFoundError:
-            return None
-        return _webhook(dict(row))
+        row = await get_or_none(self.table, layout.WEBHOOKS_PARTITION, name, WebhookRow)
+        return None if row is None else _webhook(row)
 
     async def all(self) -> list[Webhook]:
         """Every webhook, by name."""
-        rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": layout.WEBHOOKS_PARTITION})
-        return [_webhook(dict(row)) async for row in rows]
+        return [_webhook(row) for row in await typed(partition_rows(self.table, layout.WEBHOOKS_PARTITION),
+                                                     WebhookRow)]
 
     async def create(self, webhook: Webhook) -> bool:
         """Store a new webhook, or replace one of that name; True when it is new."""
@@ -77,33 +68,28 @@ class WebhookStore:
         """Delete a webhook and its delivery log; WEBHOOK_UNKNOWN when there is none."""
         await self.get(name)  # delete_entity ignores a missing row; the API answers 404 for it
         await self.table.delete_entity(layout.WEBHOOKS_PARTITION, name)
-        rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": layout.delivery_partition(name)},
-                                         select=["PartitionKey", "RowKey"])
-        async for row in rows:
+        async for row in partition_rows(self.table, layout.delivery_partition(name),
+                                        select=["PartitionKey", "RowKey"]):
             await self.table.delete_entity(row["PartitionKey"], row["RowKey"])
 
     async def log(self, name: str, event_id: str, action: str, delivery: Delivery) -> None:
         """Append one call to the webhook's delivery log."""
         delivery_id = str(uuid.uuid4())
-        await self.table.create_entity({
-            "PartitionKey": layout.delivery_partition(name),
-            "RowKey": layout.delivery_key(int(time.time() * 1000), delivery_id),
-            "id": delivery_id, "event_id": event_id, "action": action,
-            "request": json.dumps(delivery.request), "response": json.dumps(delivery.response),
-            "error": delivery.error, "created": datetime.now(UTC),
-        })
+        await self.table.create_entity(WebhookCallRow(
+            name, layout.delivery_key(int(time.time() * 1000), delivery_id), delivery_id, event_id, action,
+            delivery.request, delivery.response, delivery.error, datetime.now(UTC)).to_entity())
 
     async def deliveries(self, name: str, limit: int = 100) -> list[dict[str, Any]]:
         """The latest deliveries, newest first, as ``listEvents`` shows them."""
-        rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": layout.delivery_partition(name)},
-                                         results_per_page=limit)
+        rows = partition_rows(self.table, layout.delivery_partition(name), results_per_page=limit)
         events: list[dict[str, Any]] = []
-        async for row in rows:
-            response = json.loads(row["response"])
+        async for entity in rows:
+            row = WebhookCallRow.from_entity(entity)
+            response = row.response
             if response is None:  # no answer: ACR shows the failure in the response message
-                response = {"statusCode": None, "reasonPhrase": row.get("error", ""), "headers": {}, "content": ""}
-            events.append({"id": row["id"], "eventId": row["event_id"], "action": row["action"],
-                           "eventRequestMessage": json.loads(row["request"]), "eventResponseMessage": response})
+                response = {"statusCode": None, "reasonPhrase": row.error, "headers": {}, "content": ""}
+            events.append({"id": row.id, "eventId": row.event_id, "action": row.action,
+                           "eventRequestMessage": row.request, "eventResponseMessage": response})
             if len(events) >= limit:
                 break
         return events

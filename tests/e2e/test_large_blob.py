@@ -18,6 +18,7 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from scripts.azurite import Azurite, free_port, stop_process
+from shared.storage.accounts import StorageAccount
 from shared.storage.clients import StorageClients
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, start_registry, test_settings
 
@@ -99,7 +100,7 @@ async def test_blob_over_4_gib_is_pushed_with_flat_memory_and_pulled_intact(azur
     finally:
         stop_process(process)
         # Free the emulator's disk for the rest of the session.
-        clients = StorageClients(settings)
+        clients = StorageClients(StorageAccount.from_settings(settings))
         try:
             async for blob in clients.container.list_blobs():
                 await clients.container.delete_blob(blob.name)

@@ -13,6 +13,7 @@ from shared.events.local import LocalEventGrid
 from shared.events.model import RequestInfo, delete_event, push_event
 from shared.settings import Settings
 from shared.storage import layout
+from shared.storage.accounts import StorageAccount
 from shared.storage.clients import StorageClients
 from tests.events.schemas import validate_cloud_event, validate_event_grid
 from tests.receiver import Receiver
@@ -26,7 +27,7 @@ DELETE_REQUEST = dataclasses.replace(REQUEST, method="DELETE")
 @pytest.fixture
 async def clients(settings: Settings) -> AsyncIterator[StorageClients]:
     """Storage clients with the container created (dead letters go there)."""
-    storage = StorageClients(settings)
+    storage = StorageClients(StorageAccount.from_settings(settings))
     await storage.ensure()
     yield storage
     await storage.close()

@@ -27,6 +27,7 @@ from shared.jobs import (
 )
 from shared.local_jobs import next_run, run_timer
 from shared.settings import Settings
+from shared.storage.accounts import StorageAccount
 from shared.storage.clients import StorageClients
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
 from tests.events.push import push_image
@@ -113,7 +114,7 @@ async def test_the_web_process_runs_timers_and_the_queue_consumer_when_asked(
     monkeypatch.setattr(local_jobs, "TIMERS", (*TIMERS, Timer("every_second", "* * * * * *", tick)))
     settings = settings.with_env(REGISTRY_BACKGROUND_JOBS="true", REGISTRY_WEBHOOK_ALLOW_PRIVATE="true")
     app = create_app(settings)
-    storage = StorageClients(settings)
+    storage = StorageClients(StorageAccount.from_settings(settings))
     try:
         async with app.router.lifespan_context(app):
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r.test",

@@ -21,6 +21,7 @@ from scripts.azurite import Azurite
 from shared.api.app import create_app
 from shared.settings import Settings
 from shared.storage import layout
+from shared.storage.accounts import StorageAccount
 from shared.storage.clients import StorageClients
 from shared.webhooks.model import Webhook
 from shared.webhooks.store import WebhookStore
@@ -61,7 +62,7 @@ def settings(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> Settings:
 @pytest.fixture
 async def storage(settings: Settings) -> AsyncIterator[StorageClients]:
     """The test's storage, created."""
-    clients = StorageClients(settings)
+    clients = StorageClients(StorageAccount.from_settings(settings))
     await clients.ensure()
     yield clients
     await clients.close()

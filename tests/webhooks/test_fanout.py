@@ -17,6 +17,7 @@ from shared.events.envelope import to_event_grid
 from shared.events.model import RegistryEvent, RequestInfo, delete_event, push_event
 from shared.settings import Settings
 from shared.storage import layout
+from shared.storage.accounts import StorageAccount
 from shared.storage.clients import StorageClients
 from shared.webhooks.fanout import WebhookService
 from shared.webhooks.model import DISABLED, Webhook, scope_matches
@@ -45,7 +46,7 @@ def settings(azurite: Azurite) -> Settings:
 @pytest.fixture
 async def storage(settings: Settings) -> AsyncIterator[StorageClients]:
     """The test's storage, created."""
-    clients = StorageClients(settings)
+    clients = StorageClients(StorageAccount.from_settings(settings))
     await clients.ensure()
     yield clients
     await clients.close()
