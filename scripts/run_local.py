@@ -55,7 +55,7 @@ def main() -> int:
     generated = not env.get("REGISTRY_ADMIN_PASSWORD")
     env["REGISTRY_ADMIN_PASSWORD"] = password
     env.setdefault("REGISTRY_TOKEN_SIGNING_KEY", generate_signing_key())
-    command = [sys.executable, "-m", "uvicorn", "--factory", "shared.api.app:create_app",
+    command = [sys.executable, "-m", "uvicorn", "--factory", "shared.composition:create_app",
                "--host", "127.0.0.1", "--port", str(args.port), "--no-access-log", "--timeout-keep-alive", "75"]
     if args.ssl_certfile and args.ssl_keyfile:
         command += ["--ssl-certfile", args.ssl_certfile, "--ssl-keyfile", args.ssl_keyfile]

@@ -18,7 +18,7 @@ import pytest
 from starlette.applications import Starlette
 
 from scripts.azurite import ROOT, Azurite, free_port
-from shared.api.app import create_app
+from shared.composition import create_app
 from shared.auth.tokens import generate_signing_key
 from shared.settings import Settings
 from tests.auth_helpers import TestIssuer
@@ -148,7 +148,7 @@ def start_registry(settings: Settings, port: int, extra_env: dict[str, str] | No
         "REGISTRY_TOKEN_SIGNING_KEY": settings.token_signing_key,
         **(extra_env or {}),
     }
-    command = [sys.executable, "-m", "uvicorn", "--factory", "shared.api.app:create_app",
+    command = [sys.executable, "-m", "uvicorn", "--factory", "shared.composition:create_app",
                "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     if tls is not None:
         command += ["--ssl-certfile", tls[0], "--ssl-keyfile", tls[1]]

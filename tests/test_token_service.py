@@ -12,7 +12,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.api.app import create_app
+from shared.composition import create_app
 from shared.auth.service import NULL_GUID
 from shared.auth.tokens import ACCESS, TokenSigner, generate_signing_key
 from shared.settings import Settings

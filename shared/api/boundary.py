@@ -1,4 +1,5 @@
-"""The one place where errors become HTTP answers, and headers every answer carries."""
+"""The one place where errors become HTTP answers, and headers every answer carries; the request
+id it makes is also the id of the request context (:mod:`shared.kernel.context`) set here."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import Any
 
 import aiohttp
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import ErrorCode, RegistryError
+from shared.kernel.context import RequestContext, enter_request, leave_request
 
 log = logging.getLogger("registry.api")
 API_VERSION_HEADER = (b"docker-distribution-api-version", b"registry/2.0")
@@ -50,7 +53,8 @@ def is_unavailable(error: BaseException) -> bool:
 class ErrorBoundary:
     """ASGI middleware: turns :class:`RegistryError` into the spec's JSON errors, storage being
     unreachable into UNAVAILABLE/503 with ``Retry-After``, and anything else unexpected into
-    UNKNOWN/500; both carry a request id (details go to the log, not the client)."""
+    UNKNOWN/500; both carry a request id (details go to the log, not the client). It also makes
+    the request the current request context (id, host, method, user agent) while it is served."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -59,7 +63,8 @@ class ErrorBoundary:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = uuid.uuid4().hex
+        request_uuid = uuid.uuid4()
+        request_id = request_uuid.hex
         scope.setdefault("state", {})
         scope["state"]["request_id"] = request_id
         started = False
@@ -74,6 +79,9 @@ class ErrorBoundary:
                 message = {**message, "headers": headers}
             await send(message)
 
+        headers = Headers(scope=scope)
+        context = enter_request(RequestContext(str(request_uuid), headers.get("host", ""), scope["method"],
+                                               headers.get("user-agent", "")))
         try:
             await self.app(scope, receive, send_with_headers)
         except RegistryError as error:
@@ -92,6 +100,8 @@ class ErrorBoundary:
             if started:
                 raise
             await _send_error(send_with_headers, scope, answer)
+        finally:
+            leave_request(context)
 
 
 def error_response(error: RegistryError, method: str) -> Response:

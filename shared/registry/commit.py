@@ -32,7 +32,7 @@ from azure.data.tables import EntityProperty, TableEntity, TableTransactionError
 
 from shared.errors import ErrorCode, RegistryError
 from shared.events.model import RegistryEvent
-from shared.events.outbox import Outbox
+from shared.kernel.interfaces import EventSink
 from shared.registry.locks import lock_fields
 from shared.storage import layout
 from shared.storage.clients import StorageClients
@@ -97,15 +97,15 @@ def _busy() -> RegistryError:
                          headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
-def check_sizes(change: Commit) -> None:
-    """MANIFEST_INVALID when a row ``change`` writes would exceed a table limit (a Helm chart's
-    40,000-character title, say), before anything is written."""
+def check_sizes(change: Commit, events: EventSink[RegistryEvent]) -> None:
+    """MANIFEST_INVALID when a row ``change`` writes (``events``' rows among them) would exceed a
+    table limit (a Helm chart's 40,000-character title, say), before anything is written."""
     now = _now()
     rows = [{"PartitionKey": change.partition, "RowKey": layout.manifest_key(change.digest), **change.fields,
              "created": now, "updated": now}]
     if change.referrer is not None:
         rows.append(change.referrer)
-    rows += [Outbox.row(change.partition, event)[1] for event in change.events]
+    rows += [operation[1] for operation in events.operations(change.partition, change.events)]
     for row in rows:
         if (name := oversized(row)) is not None:
             raise RegistryError(ErrorCode.MANIFEST_INVALID, f"the manifest's {name} is too large to store",
@@ -115,8 +115,9 @@ def check_sizes(change: Commit) -> None:
 class Committer:
     """Commits manifests of one registry."""
 
-    def __init__(self, storage: StorageClients) -> None:
+    def __init__(self, storage: StorageClients, events: EventSink[RegistryEvent]) -> None:
         self.storage = storage
+        self.events = events
 
     async def commit(self, change: Commit) -> None:
         """Write ``change`` atomically; LOCKED if its tag is write-locked, UNAVAILABLE (503,
@@ -166,7 +167,7 @@ class Committer:
                                             "match_condition": MatchConditions.IfNotModified}))
         if change.referrer is not None:
             ops.append(("upsert", change.referrer, {"mode": "replace"}))
-        ops += [Outbox.row(partition, event) for event in change.events]
+        ops += self.events.operations(partition, change.events)
         try:
             await self.storage.repos.submit_transaction(ops)
         except TableTransactionError as error:

@@ -11,6 +11,7 @@ from shared.errors import ErrorCode, RegistryError
 from shared.oci.digest import Digest
 from shared.oci.manifest import Descriptor
 from shared.oci.names import MAX_NAME_LENGTH
+from shared.registry.locks import listed
 from shared.storage import layout
 from shared.storage.clients import StorageClients
 from shared.storage.values import parse_int64, read_int
@@ -118,7 +119,7 @@ class DiscoveryService:
         )
         items: list[str] = []
         async for row in rows:
-            if row.get("can_list") is False:  # locked with listEnabled: false (ACR hides it)
+            if not listed(row):  # locked with listEnabled: false (ACR hides it)
                 continue
             if n is not None and len(items) == n:
                 return Page(items, True)

@@ -2,18 +2,22 @@
 
 A flag lives on the repository's catalog row, the ``t|`` tag row or the ``m|`` manifest row
 (see ``shared/storage/layout.py``); a missing flag means enabled. :meth:`LockService.check`
-refuses an operation that a flag forbids with ACR's "operation is disallowed" error.
+refuses an operation that a flag forbids with ACR's "operation is disallowed" error; which flag
+governs which :class:`~shared.kernel.operations.Operation` is :data:`FLAG_OF`, the one mapping.
+``listEnabled`` hides a repository, tag or manifest from listings: :func:`listed` is the one test.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared.errors import ErrorCode, RegistryError
+from shared.kernel.operations import Operation
 from shared.oci.names import is_tag
 from shared.storage import layout
 from shared.storage.clients import StorageClients
@@ -21,6 +25,24 @@ from shared.storage.clients import StorageClients
 #: wire name -> row property
 FLAGS = {"deleteEnabled": "can_delete", "writeEnabled": "can_write", "readEnabled": "can_read",
          "listEnabled": "can_list"}
+
+
+#: operation -> the flag that must not be false for it (on the repository, and on the tag and
+#: manifest the operation touches)
+FLAG_OF: dict[Operation, str] = {
+    Operation.READ_MANIFEST: "can_read", Operation.READ_BLOB: "can_read",
+    Operation.WRITE_MANIFEST: "can_write", Operation.START_UPLOAD: "can_write", Operation.READ_UPLOAD: "can_write",
+    Operation.WRITE_UPLOAD: "can_write", Operation.FINISH_UPLOAD: "can_write", Operation.CANCEL_UPLOAD: "can_write",
+    Operation.DELETE_MANIFEST: "can_delete", Operation.DELETE_TAG: "can_delete", Operation.DELETE_BLOB: "can_delete",
+    Operation.DELETE_REPOSITORY: "can_delete",
+}
+#: The operations lock flags govern (the lock check is attached to these).
+LOCKED_OPERATIONS = tuple(FLAG_OF)
+
+
+def listed(row: Mapping[str, Any] | None) -> bool:
+    """Whether a repository's, tag's or manifest's row may be listed (``listEnabled`` is not false)."""
+    return row is None or row.get("can_list") is not False
 
 
 def changeable_attributes(row: dict[str, Any] | None) -> dict[str, bool]:
@@ -42,7 +64,9 @@ def _locked() -> RegistryError:
 #: Pulls are the hot path and these flags rarely change: a read lock set on another instance takes
 #: effect within this many seconds; write and delete locks, and tag flags, are always read fresh.
 READ_CACHE_SECONDS = 2.0
-_READS = frozenset({"read_manifest", "read_blob"})
+_READS = frozenset({Operation.READ_MANIFEST, Operation.READ_BLOB})
+_MANIFEST_OPERATIONS = frozenset({Operation.READ_MANIFEST, Operation.WRITE_MANIFEST, Operation.DELETE_MANIFEST,
+                                  Operation.DELETE_TAG})
 _CACHE_LIMIT = 10_000
 
 
@@ -78,16 +102,14 @@ class LockService:
         """The repository's catalog row, or None."""
         return await self._row(layout.CATALOG_PARTITION, layout.encode_repository(repository))
 
-    async def check(self, operation: str, repository: str, reference: str = "",
+    async def check(self, operation: Operation, repository: str, reference: str = "",
                     seen: dict[str, dict[str, Any]] | None = None) -> None:
-        """Raise LOCKED when a flag forbids ``operation`` (see :mod:`shared.api.access`).
+        """Raise LOCKED when a flag forbids ``operation`` on ``repository`` (and ``reference``).
 
         The tag row a read looks at is put in ``seen`` (by row key), so the handler that serves
         the same request need not read it again.
         """
-        flag = {"read_manifest": "can_read", "read_blob": "can_read", "write_manifest": "can_write",
-                "write_blob": "can_write", "delete_manifest": "can_delete", "delete_tag": "can_delete",
-                "delete_blob": "can_delete", "delete_repository": "can_delete"}.get(operation)
+        flag = FLAG_OF.get(operation)
         if flag is None:
             return
         read = operation in _READS
@@ -101,10 +123,10 @@ class LockService:
         if any(row is not None and row.get(flag) is False for row in rows):
             raise _locked()
 
-    async def _reference_rows(self, operation: str, repository: str, reference: str,
+    async def _reference_rows(self, operation: Operation, repository: str, reference: str,
                               seen: dict[str, dict[str, Any]]) -> list[dict[str, Any] | None]:
         """The tag and manifest rows whose flags also govern ``operation`` (read beside the repository's)."""
-        if operation not in ("read_manifest", "write_manifest", "delete_manifest", "delete_tag") or not reference:
+        if operation not in _MANIFEST_OPERATIONS or not reference:
             return []
         partition = layout.encode_repository(repository)
         rows: list[dict[str, Any] | None] = []
@@ -119,7 +141,7 @@ class LockService:
             rows.append(await self._cached_row(partition, layout.manifest_key(reference)))
         else:
             rows.append(await self._row(partition, layout.manifest_key(reference)))
-            if operation == "delete_manifest":
+            if operation is Operation.DELETE_MANIFEST:
                 rows.extend(await self._tags_of(partition, reference))
         return rows
 

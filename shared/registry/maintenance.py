@@ -1,22 +1,19 @@
-"""Housekeeping run by timer-triggered functions."""
+"""Housekeeping run by timer functions."""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
 
-from shared.registry.registry import Registry
-from shared.settings import Settings
+from shared.kernel.container import Container
+from shared.registry.uploads import UploadService
 
 log = logging.getLogger("registry.maintenance")
 
 
-async def purge_stale_uploads(settings: Settings) -> int:
+async def purge_stale_uploads(container: Container) -> int:
     """Cancel uploads untouched for ``upload_ttl_hours``; returns how many were purged."""
-    registry = await Registry.open(settings)
-    try:
-        purged = await registry.uploads.purge_stale(timedelta(hours=settings.upload_ttl_hours))
-    finally:
-        await registry.close()
+    uploads = await container.get(UploadService)
+    purged = await uploads.purge_stale(timedelta(hours=container.settings.upload_ttl_hours))
     log.info("purged %d stale uploads", purged)
     return purged

@@ -10,7 +10,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared.errors import ErrorCode, RegistryError
 from shared.oci.digest import Digest
-from shared.registry.locks import FLAGS, LockService, changeable_attributes
+from shared.registry.locks import FLAGS, LockService, changeable_attributes, listed
 from shared.registry.manifests import ManifestService
 from shared.storage import layout
 from shared.storage.clients import StorageClients
@@ -35,7 +35,7 @@ class MetadataService:
     """Answers the metadata API from the repository table."""
 
     def __init__(self, storage: StorageClients, manifests: ManifestService, registry_name: str,
-                 locks: LockService | None = None) -> None:
+                 locks: LockService) -> None:
         self.storage = storage
         self.manifest_service = manifests
         self.registry_name = registry_name
@@ -60,13 +60,6 @@ class MetadataService:
         return await self._row(layout.CATALOG_PARTITION, layout.encode_repository(repository),
                                ErrorCode.NAME_UNKNOWN, {"name": repository})
 
-    async def unlisted_repositories(self) -> set[str]:
-        """Repositories whose ``listEnabled`` is false (left out of the catalog)."""
-        rows = self.storage.repos.query_entities(
-            "PartitionKey eq @pk and can_list eq false", parameters={"pk": layout.CATALOG_PARTITION},
-            select=["RowKey"])
-        return {layout.decode_repository(r["RowKey"]) async for r in rows}
-
     async def repository(self, repository: str) -> dict[str, Any]:
         """``{registry, imageName, createdTime, lastUpdateTime, manifestCount, tagCount, changeableAttributes}``."""
         row = await self._repository_row(repository)
@@ -84,8 +77,7 @@ class MetadataService:
         row = await self._repository_row(repository)
         await self.storage.repos.update_entity({"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"],
                                                 **lock_update(body)}, mode="merge")
-        if self.locks is not None:
-            self.locks.forget()
+        self.locks.forget()
         return await self.repository(repository)
 
     async def delete_repository(self, repository: str) -> dict[str, list[str]]:
@@ -120,7 +112,7 @@ class MetadataService:
         await self._repository_row(repository)
         rows = await self._rows(repository, layout.TAG)
         return [self._tag(r) for r in rows
-                if r.get("can_list", True) is not False and (digest is None or r["digest"] == digest)]
+                if listed(r) and (digest is None or r["digest"] == digest)]
 
     async def tag(self, repository: str, tag: str) -> dict[str, Any]:
         """One tag's properties."""
@@ -133,8 +125,7 @@ class MetadataService:
         await self.tag(repository, tag)
         await self.storage.repos.update_entity({"PartitionKey": layout.encode_repository(repository),
                                                 "RowKey": layout.tag_key(tag), **lock_update(body)}, mode="merge")
-        if self.locks is not None:
-            self.locks.forget()
+        self.locks.forget()
         return await self.tag(repository, tag)
 
     def _manifest(self, row: dict[str, Any], tags: list[str]) -> dict[str, Any]:
@@ -165,7 +156,7 @@ class MetadataService:
         for row in await self._rows(repository, layout.TAG):
             tags.setdefault(row["digest"], []).append(row["RowKey"][len(layout.TAG):])
         return [self._manifest(r, tags.get(r["digest"], [])) for r in await self._rows(repository, layout.MANIFEST)
-                if r.get("can_list", True) is not False]
+                if listed(r)]
 
     async def manifest(self, repository: str, digest: str) -> dict[str, Any]:
         """One manifest's properties."""
@@ -181,6 +172,5 @@ class MetadataService:
         await self.storage.repos.update_entity({"PartitionKey": layout.encode_repository(repository),
                                                 "RowKey": layout.manifest_key(str(Digest.parse(digest))),
                                                 **lock_update(body)}, mode="merge")
-        if self.locks is not None:
-            self.locks.forget()
+        self.locks.forget()
         return await self.manifest(repository, digest)

@@ -11,7 +11,7 @@ import dataclasses
 import httpx
 from starlette.applications import Starlette
 
-from shared.api.app import create_app
+from shared.composition import create_app
 from shared.auth.service import NULL_GUID
 from shared.settings import Settings
 from tests.auth.helpers import SERVICE, offline_login, payload, refresh, scoped_token

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from shared.composition import SUBSCRIPTIONS
 from shared.events.local import LocalEventGrid
 from shared.events.model import RequestInfo, delete_event, push_event
 from shared.settings import Settings
@@ -35,7 +36,7 @@ async def clients(settings: Settings) -> AsyncIterator[StorageClients]:
 def _grid(settings: Settings, storage: StorageClients, handlers: Mapping[str, Any] | None = None,
           **changes: Any) -> LocalEventGrid:
     return LocalEventGrid(dataclasses.replace(settings, events_retry_ms=10, events_max_attempts=3, **changes),
-                          storage, handlers or {})
+                          storage, handlers or {}, SUBSCRIPTIONS)
 
 
 async def _dead_letter(storage: StorageClients, subscription: str, event_id: str) -> dict[str, Any]:

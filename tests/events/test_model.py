@@ -17,7 +17,8 @@ from shared.events.model import (
     push_event,
     repository_delete_events,
 )
-from shared.events.subscriptions import SUBSCRIPTIONS, Subscription
+from shared.composition import SUBSCRIPTIONS
+from shared.kernel.jobs import Subscription
 from shared.settings import Settings, SettingsError
 from tests.events.schemas import validate_cloud_event, validate_event_grid, validate_payload
 

@@ -12,9 +12,8 @@ import pytest
 from starlette.applications import Starlette
 
 from scripts.azurite import Azurite
-from shared.api.http import open_registry
 from shared.events.model import HELM_CONFIG
-from shared.registry.registry import Registry
+from shared.composition import Registry, open_registry
 from shared.settings import Settings
 from shared.storage import layout
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, test_settings
@@ -132,7 +131,7 @@ async def test_settings_without_events_still_push(azurite: Azurite, receiver: Re
     settings = dataclasses.replace(
         test_settings(azurite), eventgrid_endpoint="http://127.0.0.1:9/api/events", eventgrid_key="k",
     )
-    from shared.api.app import create_app
+    from shared.composition import create_app
 
     app = create_app(settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r.test",
