@@ -89,6 +89,14 @@ async def container(settings: Settings | None = None, application: Application =
     return await asyncio.shield(task)
 
 
+async def close_containers() -> None:
+    """Close the process's containers of the running event loop (tests; a host process never ends them)."""
+    cache = _process.get(asyncio.get_running_loop(), {})
+    for task in list(cache.values()):
+        if task.done() and not task.cancelled() and task.exception() is None:
+            await task.result().close()
+
+
 def _forget_on_close(cache: _Cache, key: tuple[Settings, int], task: asyncio.Task[Container]) -> None:
     def forget() -> None:
         if cache.get(key) is task:

@@ -18,8 +18,8 @@ import pytest
 from starlette.applications import Starlette
 
 from scripts.azurite import ROOT, Azurite, free_port
-from shared.composition import create_app
 from shared.auth.tokens import generate_signing_key
+from shared.composition import create_app
 from shared.settings import Settings
 from tests.auth_helpers import TestIssuer
 from tests.receiver import Receiver

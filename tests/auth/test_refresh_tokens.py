@@ -11,8 +11,8 @@ import dataclasses
 import httpx
 from starlette.applications import Starlette
 
-from shared.composition import create_app
 from shared.auth.service import NULL_GUID
+from shared.composition import create_app
 from shared.settings import Settings
 from tests.auth.helpers import SERVICE, offline_login, payload, refresh, scoped_token
 from tests.auth_helpers import basic, bearer, push_image

@@ -12,8 +12,8 @@ import pytest
 from starlette.applications import Starlette
 
 from scripts.azurite import Azurite
-from shared.events.model import HELM_CONFIG
 from shared.composition import Registry, open_registry
+from shared.events.model import HELM_CONFIG
 from shared.settings import Settings
 from shared.storage import layout
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, test_settings
