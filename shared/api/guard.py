@@ -29,16 +29,6 @@ from shared.oci.names import NAME_RE
 from shared.settings import Settings
 
 
-def route_path(scope: Scope) -> str:
-    """The path the router matches: ``path`` without ``root_path``, as Starlette computes it
-    (the Functions host may set ``root_path``), so both always see the same route."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root + "/"):
-        return path[len(root):]
-    return path
-
-
 def service_of(request: Request, settings: Settings) -> str:
     """The ``service`` (token audience) of this registry: the login server setting or the Host."""
     return settings.login_server or request.headers.get("host", "")

@@ -26,8 +26,6 @@ from shared.kernel.container import Container
 from shared.kernel.policy import Call, Policy
 from shared.kernel.routes import Access, RouteSpec
 
-READ_METHODS = frozenset({"GET", "HEAD"})
-
 
 @dataclass(frozen=True)
 class Need:

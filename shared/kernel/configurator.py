@@ -90,21 +90,20 @@ class Configurator:
 
     def add_consumer(self, consumer: EventConsumer) -> None:
         """An Event Grid subscription and the plain function its triggered function calls."""
-        names = {c.function_name for c in self._consumers} | {c.subscription.name for c in self._consumers}
-        if consumer.function_name in names or consumer.subscription.name in names:
-            raise ConfigurationError(f"two consumers are named {consumer.function_name}")
+        if consumer.subscription.name in {c.subscription.name for c in self._consumers}:
+            raise ConfigurationError(f"two consumers subscribe as {consumer.subscription.name}")
+        self._check_name(consumer.function_name)
         self._consumers.append(consumer)
-        self._check_names()
 
     def add_timer(self, timer: Timer) -> None:
         """A timer function (NCRONTAB schedule and plain function)."""
+        self._check_name(timer.name)
         self._timers.append(timer)
-        self._check_names()
 
     def add_queue_job(self, job: QueueJob) -> None:
         """A queue-triggered function."""
+        self._check_name(job.name)
         self._queue_jobs.append(job)
-        self._check_names()
 
     def add_tables(self, *tables: Any) -> None:
         """Tables the capability keeps rows in (created with the container's storage)."""
@@ -115,13 +114,11 @@ class Configurator:
         if group not in self._error_groups:
             self._error_groups.append(group)
 
-    def _check_names(self) -> None:
+    def _check_name(self, name: str) -> None:
         """Every function of the app has a name of its own (the Functions host indexes them by name)."""
         names = [c.function_name for c in self._consumers] + [t.name for t in self._timers]
-        names += [j.name for j in self._queue_jobs]
-        duplicates = {n for n in names if names.count(n) > 1}
-        if duplicates:
-            raise ConfigurationError(f"two background functions are named {sorted(duplicates)[0]}")
+        if name in names + [j.name for j in self._queue_jobs]:
+            raise ConfigurationError(f"two background functions are named {name}")
 
     def freeze(self) -> Application:
         """The tables registered so far, frozen."""
