@@ -41,6 +41,7 @@ test-all: setup
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	$(PY) -m bench.run
@@ -55,4 +56,4 @@ mutation: setup
 	$(PY) -m scripts.mutation $(MODULES)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache .mutation
+	rm -rf $(VENV) $(TOOLS) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache .mutation .import_linter_cache

@@ -1,7 +1,7 @@
-"""Composition root of the function app: the HTTP API plus the background functions."""
+"""The function app: the HTTP function serving the ASGI app, plus one background function per
+consumer, timer and queue job the capabilities registered (``shared.composition``)."""
 
-from functions import events, http, maintenance, webhooks
+from functions import background, http
 
 app = http.function_app()
-for blueprint in (maintenance.bp, events.bp, webhooks.bp):
-    app.register_functions(blueprint)
+app.register_functions(background.blueprint())

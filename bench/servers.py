@@ -162,7 +162,7 @@ class Registry(Server):
             "REGISTRY_TOKEN_SIGNING_KEY": generate_signing_key(),
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "shared.api.app:create_app",
+            [sys.executable, "-m", "uvicorn", "--factory", "shared.composition:create_app",
              "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log", "--timeout-keep-alive", "75"],
             env=env, cwd=ROOT,
         )

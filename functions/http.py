@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.api.app import create_app
+from shared.composition import create_app
 
 #: The one ASGI app; uvicorn serves the same app locally (`make run`).
 asgi_app = create_app()

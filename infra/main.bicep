@@ -58,7 +58,7 @@ param ownerPrincipals array = []
 param tags object = {}
 
 // One entry per Event Grid-triggered function of the app: the same list, field for field, as
-// shared/events/subscriptions.py SUBSCRIPTIONS (which the local Event Grid delivers by);
+// shared.composition SUBSCRIPTIONS, one per registered Event Grid consumer (the local Event Grid delivers by them);
 // tests/test_infra.py checks both against the functions the app indexes.
 var eventSubscriptions = [
   {

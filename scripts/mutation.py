@@ -31,6 +31,9 @@ _MANIFEST_TESTS = ["tests/api/test_manifests.py", "tests/api/test_manifest_rules
                    "tests/api/test_manifest_delete_races.py", "tests/api/test_manifest_contention.py",
                    "tests/api/test_discovery.py", "tests/test_metadata_api.py", "tests/events/test_outbox.py",
                    "tests/test_lock_cache.py"]
+#: authentication, the route table and the request-time policies
+_GUARD_TESTS = [*_AUTH_TESTS, "tests/test_lock_cache.py", "tests/test_metadata_api.py", "tests/api/test_uploads.py",
+                "tests/api/test_policies.py"]
 #: module -> the tests that exercise it (slow-marked ones are left out); uploads and manifests
 #: each span three modules (the service, its commit, and its content or reference checks)
 MODULES: dict[str, list[str]] = {
@@ -41,8 +44,9 @@ MODULES: dict[str, list[str]] = {
     "shared/auth/service.py": _AUTH_TESTS,
     "shared/auth/throttle.py": _AUTH_TESTS,
     "shared/auth/store.py": [*_AUTH_TESTS, "tests/test_metadata_api.py"],
-    "shared/api/guard.py": [*_AUTH_TESTS, "tests/test_lock_cache.py", "tests/test_metadata_api.py",
-                            "tests/api/test_uploads.py"],
+    "shared/api/guard.py": _GUARD_TESTS,
+    "shared/api/policies.py": _GUARD_TESTS,
+    "shared/api/routing.py": _GUARD_TESTS,
     "shared/registry/uploads.py": _UPLOAD_TESTS,
     "shared/registry/content.py": _UPLOAD_TESTS,
     "shared/registry/manifests.py": _MANIFEST_TESTS,

@@ -4,7 +4,8 @@ Azurite listens on its usual ports (10000-10002) so that `UseDevelopmentStorage=
 as it does for `func start`; its data stays in ./.azurite between runs. The admin user is on
 (username REGISTRY_NAME, password REGISTRY_ADMIN_PASSWORD, generated and printed when unset);
 anonymous pull stays off. The timer functions and the webhook queue consumer run in the registry
-process on the schedules the Functions host uses (REGISTRY_BACKGROUND_JOBS, ``shared/jobs.py``).
+process on the schedules the Functions host uses (REGISTRY_BACKGROUND_JOBS: the timers and queue
+jobs the capabilities register).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def main() -> int:
     generated = not env.get("REGISTRY_ADMIN_PASSWORD")
     env["REGISTRY_ADMIN_PASSWORD"] = password
     env.setdefault("REGISTRY_TOKEN_SIGNING_KEY", generate_signing_key())
-    command = [sys.executable, "-m", "uvicorn", "--factory", "shared.api.app:create_app",
+    command = [sys.executable, "-m", "uvicorn", "--factory", "shared.composition:create_app",
                "--host", "127.0.0.1", "--port", str(args.port), "--no-access-log", "--timeout-keep-alive", "75"]
     if args.ssl_certfile and args.ssl_keyfile:
         command += ["--ssl-certfile", args.ssl_certfile, "--ssl-keyfile", args.ssl_keyfile]

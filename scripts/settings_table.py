@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from shared.capabilities import SETTINGS_GROUPS
+from shared.composition import SETTINGS_GROUPS
 from shared.settings import CORE_GROUPS
 
 ROOT = Path(__file__).resolve().parent.parent

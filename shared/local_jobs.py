@@ -1,8 +1,9 @@
-"""The background functions without the Functions host (``make run``): the timers of
-:data:`shared.jobs.TIMERS` on their NCRONTAB schedules (croniter) and the consumers of
-:data:`shared.jobs.QUEUES`, calling the same plain functions the triggers call.
+"""The background functions without the Functions host (``make run``): the timers the
+capabilities registered, on their NCRONTAB schedules (croniter), and consumers of their queue
+jobs' queues, calling the same plain functions the triggers call, with the same container.
 
-A queue consumer follows the host's rules (:data:`shared.jobs.QUEUE_HOST_SETTINGS`): a message is
+A queue consumer follows the host's rules (:data:`QUEUE_HOST_SETTINGS`, which ``host.json``'s
+``extensions.queues`` holds; a test keeps them equal): a message is
 invisible while its function runs and deleted when it returns; when it raises, the message comes
 back after ``visibilityTimeout``, and after ``maxDequeueCount`` failures it moves to the poison
 queue. As in Azure, a timer run that is still going when its next occurrence comes delays it.
@@ -14,21 +15,39 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueMessage
 from croniter import croniter
 
-from shared.jobs import QUEUE_HOST_SETTINGS, QUEUES, TIMERS, QueueJob, Timer, seconds
-from shared.settings import Settings
+from shared.kernel.configurator import Application
+from shared.kernel.container import Container
+from shared.kernel.jobs import QueueJob, Timer
 from shared.storage import layout
-from shared.storage.accounts import StorageAccount
-from shared.storage.clients import StorageClients
-from shared.storage.interfaces import Queue, Storage
+from shared.storage.interfaces import Queue
 
 log = logging.getLogger("registry.jobs")
 _MIN_POLL = 0.1
 _PROCESSING_VISIBILITY = 300  # seconds a message stays invisible while its function runs
+
+#: How the host runs queue triggers (host.json ``extensions.queues``), mimicked locally: a message
+#: whose function raised is retried after ``visibilityTimeout``, and after ``maxDequeueCount``
+#: failures moved to ``<queue>-poison``; an empty queue is polled at least every
+#: ``maxPollingInterval``. Messages are base64 text.
+QUEUE_HOST_SETTINGS: dict[str, Any] = {
+    "batchSize": 16,
+    "maxDequeueCount": 5,
+    "visibilityTimeout": "00:00:30",
+    "maxPollingInterval": "00:00:02",
+    "messageEncoding": "base64",
+}
+
+
+def seconds(timespan: str) -> float:
+    """Seconds of a host.json ``hh:mm:ss`` timespan."""
+    hours, minutes, secs = timespan.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(secs)
 
 
 def next_run(schedule: str, after: datetime) -> datetime:
@@ -37,14 +56,14 @@ def next_run(schedule: str, after: datetime) -> datetime:
     return occurrence
 
 
-async def run_timer(timer: Timer, settings: Settings, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+async def run_timer(timer: Timer, container: Container, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
     """Run ``timer`` on its schedule until cancelled; a failing run is logged and the schedule goes on."""
     while True:
         due = next_run(timer.schedule, clock())
         await sleep(max((due - clock()).total_seconds(), 0))
         try:
-            await timer.run(settings)
+            await timer.run(container)
         except Exception:
             log.exception("timer %s failed", timer.name)
 
@@ -52,9 +71,9 @@ async def run_timer(timer: Timer, settings: Settings, clock: Callable[[], dateti
 class QueueConsumer:
     """Consumes one queue the way the Functions host's queue trigger does."""
 
-    def __init__(self, job: QueueJob, settings: Settings, queue: Queue, poison: Queue) -> None:
+    def __init__(self, job: QueueJob, container: Container, queue: Queue, poison: Queue) -> None:
         self.job = job
-        self.settings = settings
+        self.container = container
         self.queue = queue
         self.poison = poison
         self.batch = int(QUEUE_HOST_SETTINGS["batchSize"])
@@ -71,7 +90,7 @@ class QueueConsumer:
 
     async def _one(self, message: QueueMessage) -> None:
         try:
-            await self.job.run(self.settings, str(message.content))
+            await self.job.run(self.container, str(message.content))
         except Exception:
             log.exception("%s failed on message %s (dequeue %d)", self.job.name, message.id, message.dequeue_count)
             if (message.dequeue_count or 0) >= self.max_dequeue:
@@ -96,27 +115,27 @@ class QueueConsumer:
                 await asyncio.sleep(poll)
 
 
-def consumer(job: QueueJob, settings: Settings, storage: Storage) -> QueueConsumer:
-    """A consumer of ``job``'s queue in ``storage``'s account."""
+def consumer(job: QueueJob, container: Container) -> QueueConsumer:
+    """A consumer of ``job``'s queue in the container's storage account (the caller closes its
+    two queue clients)."""
+    storage = container.storage
     name = job.queue(storage.prefix)
-    return QueueConsumer(job, settings, storage.queue(name), storage.queue(layout.poison_queue(name)))
+    return QueueConsumer(job, container, storage.queue(name), storage.queue(layout.poison_queue(name)))
 
 
-async def run_background_jobs(settings: Settings) -> None:
-    """Every timer and queue consumer of :mod:`shared.jobs`, until cancelled."""
-    storage = StorageClients(StorageAccount.from_settings(settings))
-    consumers = [consumer(job, settings, storage) for job in QUEUES]
+async def run_background_jobs(container: Container) -> None:
+    """Every timer and queue job the capabilities registered, until cancelled."""
+    tables = await container.get(Application)
+    consumers = [consumer(job, container) for job in tables.queue_jobs]
     try:
-        await storage.ensure()
         for c in consumers:
             for queue in (c.queue, c.poison):
                 try:
                     await queue.create_queue()
                 except ResourceExistsError:
                     pass
-        await asyncio.gather(*(run_timer(t, settings) for t in TIMERS), *(c.run() for c in consumers))
+        await asyncio.gather(*(run_timer(t, container) for t in tables.timers), *(c.run() for c in consumers))
     finally:
         for c in consumers:
             await c.queue.close()
             await c.poison.close()
-        await storage.close()

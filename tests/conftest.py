@@ -18,9 +18,8 @@ import pytest
 from starlette.applications import Starlette
 
 from scripts.azurite import ROOT, Azurite, free_port
-from shared.api.app import create_app
 from shared.auth.tokens import generate_signing_key
-from shared.capabilities import load_settings
+from shared.composition import create_app, load_settings
 from shared.settings import Settings
 from tests.auth_helpers import TestIssuer
 from tests.receiver import Receiver
@@ -144,7 +143,7 @@ def start_registry(settings: Settings, port: int, extra_env: dict[str, str] | No
     """
     env = {**os.environ, **settings.source, **(extra_env or {})}
     launcher = ["-m", "tests.faults", fault] if fault else ["-m", "uvicorn"]
-    command = [sys.executable, *launcher, "--factory", "shared.api.app:create_app",
+    command = [sys.executable, *launcher, "--factory", "shared.composition:create_app",
                "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     if tls is not None:
         command += ["--ssl-certfile", tls[0], "--ssl-keyfile", tls[1]]

@@ -13,8 +13,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import EdmType, EntityProperty
 from starlette.applications import Starlette
 
-from shared.api.http import open_registry
-from shared.registry.registry import Registry
+from shared.composition import Registry, open_registry
 from tests.oci import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, descriptor, push_blob
 from tests.storage import StorageProbe
 

@@ -16,7 +16,7 @@ import pytest
 from azurefunctions.extensions.base import HttpV2FeatureChecker, RequestTrackerMeta, ResponseTrackerMeta
 
 from functions import http
-from shared.api.app import create_app
+from shared.composition import create_app
 from shared.settings import Settings
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
 from tests.functions_worker import PUBLIC_HOST, Answer, Worker

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from functions import http
-from shared.api.app import create_app
+from shared.composition import create_app
 from shared.settings import Settings
 from shared.storage import layout
 from shared.storage.values import read_int

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from shared.capabilities import SETTINGS, load_settings
+from shared.composition import SETTINGS, load_settings
 from tests.infra import INFRA, ROOT, bicep_files, body, module_params, resource, tree, variable
 
 MAIN = "infra/main.bicep"
@@ -44,7 +44,7 @@ LOCAL_HOST_SETTINGS = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "Regis
 
 #: Where the local delivery declares its subscriptions (``SUBSCRIPTIONS``, frozen dataclasses), and
 #: the key of each of their fields in an entry of main.bicep's ``eventSubscriptions``.
-LOCAL_SUBSCRIPTIONS_MODULE = "shared.events.subscriptions"
+LOCAL_SUBSCRIPTIONS_MODULE = "shared.composition"
 BICEP_SUBSCRIPTION_KEYS = {
     "name": "name",
     "function_name": "functionName",

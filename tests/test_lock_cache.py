@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from shared.api.app import create_app
+from shared.composition import create_app
 from shared.registry.locks import READ_CACHE_SECONDS
 from shared.settings import Settings
 from tests.auth_helpers import push_image

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from scripts.azurite import ROOT
-from shared.capabilities import SETTINGS
+from shared.composition import SETTINGS
 
 FUNCTIONS_HOST_SETTINGS = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "RegistryStorage",
                            "PYTHON_ENABLE_INIT_INDEXING", "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"}

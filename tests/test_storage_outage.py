@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from scripts.azurite import Azurite
-from shared.api.app import create_app
+from shared.composition import create_app
 from shared.settings import Settings
 from shared.storage import layout
 from shared.storage.values import read_int

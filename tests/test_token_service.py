@@ -11,9 +11,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.api.app import create_app
 from shared.auth.service import NULL_GUID
 from shared.auth.tokens import ACCESS, TokenSigner, generate_signing_key
+from shared.composition import create_app
 from shared.settings import Settings
 from tests.auth_helpers import TestIssuer, basic, bearer, push_blob, push_image
 from tests.conftest import SIGNING_KEY

@@ -41,7 +41,7 @@ resource eventSubscriptions 'Microsoft.EventGrid/topics/eventSubscriptions@2025-
       includedEventTypes: sub.includedEventTypes
       subjectBeginsWith: sub.subjectBeginsWith
       subjectEndsWith: sub.subjectEndsWith
-      // Subscription.matches in shared/events/subscriptions.py compares subjects case-sensitively.
+      // Subscription.matches in shared/kernel/jobs.py compares subjects case-sensitively.
       isSubjectCaseSensitive: true
     }
     retryPolicy: {

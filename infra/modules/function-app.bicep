@@ -53,7 +53,7 @@ var hostSettings = {
   AZURE_CLIENT_ID: identityClientId
   PYTHON_ENABLE_INIT_INDEXING: '1'
   FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: string(requestBodyLimitBytes)
-  // The queue triggers' connection (shared/jobs.py QUEUE_CONNECTION), with the app's identity.
+  // The queue triggers' connection (shared/kernel/jobs.py QUEUE_CONNECTION), with the app's identity.
   RegistryStorage__queueServiceUri: registryQueueEndpoint
   RegistryStorage__credential: 'managedidentity'
   RegistryStorage__clientId: identityClientId

@@ -1,4 +1,5 @@
-"""The admin API (``/acr/admin/...``, which needs ``registry:admin:*``): registry options
+"""The admin API (``/acr/admin/...``, which needs ``registry:admin:*``; routes in
+:mod:`shared.api.routes`): registry options
 (anonymous pull, role assignment mode), scope maps, tokens and their passwords, role assignments."""
 
 from __future__ import annotations
@@ -9,11 +10,9 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from shared.api import webhooks
-from shared.api.http import read_json, registry_of
-from shared.auth.store import ENABLED
+from shared.api.http import read_json, service
+from shared.auth.store import ENABLED, IdentityStore
 from shared.errors import InvalidName, Management, RegistryError, ResourceNotFound
 
 _LIMIT = 64 * 1024
@@ -57,33 +56,33 @@ def _optional_bool(body: dict[str, Any], key: str) -> bool | None:
 
 async def get_options(request: Request) -> Response:
     """``GET /acr/admin/options``."""
-    registry = await registry_of(request)
-    return JSONResponse((await registry.identities.options()).to_json())
+    identities = await service(request, IdentityStore)
+    return JSONResponse((await identities.options()).to_json())
 
 
 async def update_options(request: Request) -> Response:
     """``PATCH /acr/admin/options`` ``{anonymousPullEnabled, roleAssignmentMode: rbac|abac}``."""
-    registry = await registry_of(request)
+    identities = await service(request, IdentityStore)
     body = await _body(request)
     mode = body.get("roleAssignmentMode")
     if mode not in (None, "rbac", "abac"):
         raise RegistryError(Management.INVALID_REQUEST, "roleAssignmentMode is rbac or abac")
-    options = await registry.identities.set_options(_optional_bool(body, "anonymousPullEnabled"),
+    options = await identities.set_options(_optional_bool(body, "anonymousPullEnabled"),
                                                     None if mode is None else mode == "abac")
     return JSONResponse(options.to_json())
 
 
 async def list_scope_maps(request: Request) -> Response:
     """``GET /acr/admin/scopemaps``."""
-    registry = await registry_of(request)
-    return JSONResponse({"scopeMaps": [m.to_json() for m in await registry.identities.scope_maps()]})
+    identities = await service(request, IdentityStore)
+    return JSONResponse({"scopeMaps": [m.to_json() for m in await identities.scope_maps()]})
 
 
 async def get_scope_map(request: Request) -> Response:
     """``GET /acr/admin/scopemaps/{name}``."""
-    registry = await registry_of(request)
+    identities = await service(request, IdentityStore)
     name = _existing(request, "name", "scope map")
-    scope_map = await registry.identities.scope_map(name)
+    scope_map = await identities.scope_map(name)
     if scope_map is None:
         raise ResourceNotFound("scope map", name)
     return JSONResponse(scope_map.to_json())
@@ -91,34 +90,34 @@ async def get_scope_map(request: Request) -> Response:
 
 async def put_scope_map(request: Request) -> Response:
     """``PUT /acr/admin/scopemaps/{name}`` ``{actions: [...], description}``."""
-    registry = await registry_of(request)
+    identities = await service(request, IdentityStore)
     body = await _body(request)
     actions = body.get("actions")
     if not isinstance(actions, list) or not actions or not all(isinstance(a, str) for a in actions):
         raise RegistryError(Management.INVALID_REQUEST, "actions must be a non-empty list of strings")
-    scope_map = await registry.identities.put_scope_map(_new(request, "name", "scope map"), actions,
+    scope_map = await identities.put_scope_map(_new(request, "name", "scope map"), actions,
                                                         str(body.get("description") or ""))
     return JSONResponse(scope_map.to_json())
 
 
 async def delete_scope_map(request: Request) -> Response:
     """``DELETE /acr/admin/scopemaps/{name}``."""
-    registry = await registry_of(request)
-    await registry.identities.delete_scope_map(_existing(request, "name", "scope map"))
+    identities = await service(request, IdentityStore)
+    await identities.delete_scope_map(_existing(request, "name", "scope map"))
     return Response(status_code=204)
 
 
 async def list_tokens(request: Request) -> Response:
     """``GET /acr/admin/tokens``."""
-    registry = await registry_of(request)
-    return JSONResponse({"tokens": [t.to_json() for t in await registry.identities.tokens()]})
+    identities = await service(request, IdentityStore)
+    return JSONResponse({"tokens": [t.to_json() for t in await identities.tokens()]})
 
 
 async def get_token(request: Request) -> Response:
     """``GET /acr/admin/tokens/{name}``."""
-    registry = await registry_of(request)
+    identities = await service(request, IdentityStore)
     name = _existing(request, "name", "token")
-    token = await registry.identities.token(name)
+    token = await identities.token(name)
     if token is None:
         raise ResourceNotFound("token", name)
     return JSONResponse(token.to_json())
@@ -126,28 +125,28 @@ async def get_token(request: Request) -> Response:
 
 async def put_token(request: Request) -> Response:
     """``PUT /acr/admin/tokens/{name}`` ``{scopeMap, status}``; ``PATCH`` changes only what is given."""
-    registry = await registry_of(request)
+    identities = await service(request, IdentityStore)
     name = _new(request, "name", "token") if request.method == "PUT" else _existing(request, "name", "token")
     body = await _body(request)
-    current = await registry.identities.token(name)
+    current = await identities.token(name)
     if request.method == "PATCH" and current is None:
         raise ResourceNotFound("token", name)
     scope_map = body.get("scopeMap") or (current.scope_map if current else "")
     status = body.get("status") or (current.status if current else ENABLED)
-    token = await registry.identities.put_token(name, str(scope_map), str(status))
+    token = await identities.put_token(name, str(scope_map), str(status))
     return JSONResponse(token.to_json())
 
 
 async def delete_token(request: Request) -> Response:
     """``DELETE /acr/admin/tokens/{name}``."""
-    registry = await registry_of(request)
-    await registry.identities.delete_token(_existing(request, "name", "token"))
+    identities = await service(request, IdentityStore)
+    await identities.delete_token(_existing(request, "name", "token"))
     return Response(status_code=204)
 
 
 async def new_password(request: Request) -> Response:
     """``POST /acr/admin/tokens/{name}/passwords`` ``{name: password1|password2, expiry}``: the new value, once."""
-    registry = await registry_of(request)
+    identities = await service(request, IdentityStore)
     body = await _body(request)
     which = str(body.get("name") or "password1")
     expiry = None
@@ -158,53 +157,32 @@ async def new_password(request: Request) -> Response:
             raise RegistryError(Management.INVALID_REQUEST, "expiry must be an ISO 8601 time") from None
         if expiry.tzinfo is None:
             raise RegistryError(Management.INVALID_REQUEST, "expiry must carry a time zone")
-    value = await registry.identities.new_password(_existing(request, "name", "token"), which, expiry)
+    value = await identities.new_password(_existing(request, "name", "token"), which, expiry)
     return JSONResponse({"name": which, "value": value, "expiry": expiry.isoformat() if expiry else None},
                         headers={"Cache-Control": "no-store"})
 
 
 async def list_roles(request: Request) -> Response:
     """``GET /acr/admin/roleassignments[?principalId=]``."""
-    registry = await registry_of(request)
+    identities = await service(request, IdentityStore)
     principal = request.query_params.get("principalId")
     if principal is not None and len(principal) > MAX_PRINCIPAL:
         raise InvalidName(f"principalId is at most {MAX_PRINCIPAL} characters")
-    assignments = await registry.identities.role_assignments(principal)
+    assignments = await identities.role_assignments(principal)
     return JSONResponse({"roleAssignments": [a.to_json() for a in assignments]})
 
 
 async def assign_role(request: Request) -> Response:
     """``POST /acr/admin/roleassignments`` ``{principalId, role, repository}``."""
-    registry = await registry_of(request)
+    identities = await service(request, IdentityStore)
     body = await _body(request)
-    assignment = await registry.identities.assign_role(
+    assignment = await identities.assign_role(
         str(body.get("principalId") or ""), str(body.get("role") or ""), body.get("repository") or None)
     return JSONResponse(assignment.to_json(), status_code=201)
 
 
 async def remove_role(request: Request) -> Response:
     """``DELETE /acr/admin/roleassignments/{id}``."""
-    registry = await registry_of(request)
-    await registry.identities.remove_role(_existing(request, "id", "role assignment"))
+    identities = await service(request, IdentityStore)
+    await identities.remove_role(_existing(request, "id", "role assignment"))
     return Response(status_code=204)
-
-
-_A = "/acr/admin"
-#: Every management-plane route, in one list the auth layer protects (``registry:admin:*``).
-ADMIN_ROUTES = [
-    *webhooks.ROUTES,
-    Route(_A + "/options", get_options, methods=["GET"]),
-    Route(_A + "/options", update_options, methods=["PATCH"]),
-    Route(_A + "/scopemaps", list_scope_maps, methods=["GET"]),
-    Route(_A + "/scopemaps/{name}", get_scope_map, methods=["GET"]),
-    Route(_A + "/scopemaps/{name}", put_scope_map, methods=["PUT"]),
-    Route(_A + "/scopemaps/{name}", delete_scope_map, methods=["DELETE"]),
-    Route(_A + "/tokens", list_tokens, methods=["GET"]),
-    Route(_A + "/tokens/{name}", get_token, methods=["GET"]),
-    Route(_A + "/tokens/{name}", put_token, methods=["PUT", "PATCH"]),
-    Route(_A + "/tokens/{name}", delete_token, methods=["DELETE"]),
-    Route(_A + "/tokens/{name}/passwords", new_password, methods=["POST"]),
-    Route(_A + "/roleassignments", list_roles, methods=["GET"]),
-    Route(_A + "/roleassignments", assign_role, methods=["POST"]),
-    Route(_A + "/roleassignments/{id}", remove_role, methods=["DELETE"]),
-]

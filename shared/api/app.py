@@ -1,9 +1,16 @@
-"""The ASGI application: routes of the distribution API over the registry services."""
+"""The ASGI application: assembled from an :class:`~shared.kernel.configurator.Application`'s route
+table, serving from a :class:`~shared.kernel.container.Container` it is given the means to open.
+
+The middleware, outermost first: the error boundary (which also sets the request context), the
+guard (authentication, :mod:`shared.api.guard`), then Starlette's router, whose routes run the
+policies of their operation before their handler (:mod:`shared.api.routing`). The entry point
+(``shared.composition.create_app``) decides which container the app serves from.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -11,56 +18,19 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from shared.api import blobs, discovery, manifests, metadata, oauth
-from shared.api.admin import ADMIN_ROUTES
 from shared.api.boundary import ErrorBoundary, error_response
-from shared.api.events import start_background
 from shared.api.guard import Guard
-from shared.api.http import new_lock
-from shared.capabilities import ERROR_GROUPS
+from shared.api.routing import RouteTable
 from shared.errors import Common, RegistryError
+from shared.kernel.configurator import Application
+from shared.kernel.container import Container
 from shared.settings import Settings
 
-_NAME = "/v2/{name:path}"
-ROUTES = [
-    Route("/v2/", discovery.api_root, methods=["GET", "HEAD"]),
-    Route("/v2/_catalog", discovery.catalog, methods=["GET"]),
-    Route(_NAME + "/manifests/{reference}", manifests.get_manifest, methods=["GET", "HEAD"]),
-    Route(_NAME + "/manifests/{reference}", manifests.put_manifest, methods=["PUT"]),
-    Route(_NAME + "/manifests/{reference}", manifests.delete_manifest, methods=["DELETE"]),
-    Route(_NAME + "/blobs/uploads/", blobs.start_upload, methods=["POST"]),
-    Route(_NAME + "/blobs/uploads/{upload_id}", blobs.upload_status, methods=["GET"]),
-    Route(_NAME + "/blobs/uploads/{upload_id}", blobs.patch_upload, methods=["PATCH"]),
-    Route(_NAME + "/blobs/uploads/{upload_id}", blobs.finish_upload, methods=["PUT"]),
-    Route(_NAME + "/blobs/uploads/{upload_id}", blobs.cancel_upload, methods=["DELETE"]),
-    Route(_NAME + "/blobs/{digest}", blobs.get_blob, methods=["GET", "HEAD"]),
-    Route(_NAME + "/blobs/{digest}", blobs.delete_blob, methods=["DELETE"]),
-    Route(_NAME + "/tags/list", discovery.list_tags, methods=["GET"]),
-    Route(_NAME + "/referrers/{digest}", discovery.referrers, methods=["GET"]),
-]
-# ACR's token service, metadata API and the admin API; who may call what is decided by the one
-# table in shared/api/access.py, enforced by the Guard middleware before any handler runs.
-_ACR = "/acr/v1/{name:path}"
-ROUTES += [
-    Route("/oauth2/token", oauth.get_token, methods=["GET"]),
-    Route("/oauth2/token", oauth.post_token, methods=["POST"]),
-    Route("/oauth2/exchange", oauth.exchange, methods=["POST"]),
-    Route("/acr/v1/_catalog", metadata.catalog, methods=["GET"]),
-    Route(_ACR + "/_tags", metadata.list_tags, methods=["GET"]),
-    Route(_ACR + "/_tags/{reference}", metadata.tag_properties, methods=["GET"]),
-    Route(_ACR + "/_tags/{reference}", metadata.update_tag, methods=["PATCH"]),
-    Route(_ACR + "/_tags/{reference}", metadata.delete_tag, methods=["DELETE"]),
-    Route(_ACR + "/_manifests", metadata.list_manifests, methods=["GET"]),
-    Route(_ACR + "/_manifests/{reference}", metadata.manifest_properties, methods=["GET"]),
-    Route(_ACR + "/_manifests/{reference}", metadata.update_manifest, methods=["PATCH"]),
-    Route(_ACR + "/_manifests/{reference}", metadata.delete_manifest, methods=["DELETE"]),
-    *ADMIN_ROUTES,
-    Route(_ACR, metadata.repository_properties, methods=["GET"]),
-    Route(_ACR, metadata.update_repository, methods=["PATCH"]),
-    Route(_ACR, metadata.delete_repository, methods=["DELETE"]),
-]
+#: Opens the container the app serves from, for the settings the app runs with.
+Opener = Callable[[Settings], Awaitable[Container]]
+#: Starts the process's background loops with the app's container, or returns None when there are none.
+Background = Callable[[Starlette], "asyncio.Task[None] | None"]
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
@@ -70,32 +40,46 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return error_response(error, request.method)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    """Build the registry's ASGI app.
-
-    Settings (from the environment unless given) are read and storage is connected on the first
-    request, so building the app, as the Functions host does when it indexes, needs neither.
-    """
+def assemble(application: Application, opener: Opener, settings: Settings | None = None,
+             background: Background | None = None) -> Starlette:
+    """The registry's ASGI app for ``application``'s routes, serving from the container ``opener``
+    opens for ``settings`` (read from the environment when None) on the first request that needs it,
+    so building the app, as the Functions host does when it indexes, needs neither."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        background = start_background(app)
+        task = background(app) if background is not None else None
         yield
-        if background is not None:
-            background.cancel()
-            await asyncio.gather(background, return_exceptions=True)  # let it close its clients
-        if app.state.registry is not None:
-            await app.state.registry.close()
-            app.state.registry = None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)  # let it close its clients
+        if app.state.container is not None:
+            await app.state.container.close()
+            app.state.container = None
 
+    table = RouteTable(application)
     app = Starlette(
-        routes=ROUTES,
+        routes=table.routes,
         lifespan=lifespan,
         # Inside Starlette's own error middleware, so nothing reaches its plain-text 500 page.
-        middleware=[Middleware(ErrorBoundary, groups=ERROR_GROUPS), Middleware(Guard)],
+        middleware=[Middleware(ErrorBoundary, groups=application.error_groups), Middleware(Guard, table=table)],
         exception_handlers={HTTPException: _http_exception},
     )
+    lock = asyncio.Lock()
+
+    async def open_container() -> Container:
+        """The app's container, opened (once) if it is not yet, or again if it was closed."""
+        state = app.state
+        if state.container is None or state.container.closed:
+            async with lock:
+                if state.container is None or state.container.closed:
+                    if state.settings is None:
+                        state.settings = Settings.from_env(None, application.settings_groups)
+                    state.container = await opener(state.settings)
+        container: Container = state.container
+        return container
+
     app.state.settings = settings
-    app.state.registry = None
-    app.state.registry_lock = new_lock()
+    app.state.container = None
+    app.state.open_container = open_container
     return app

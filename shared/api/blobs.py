@@ -10,16 +10,18 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from shared.api.http import (
     body_stream,
     byte_range,
+    container_of,
     content_length,
     content_range,
     range_header,
-    registry_of,
     repository,
+    service,
 )
 from shared.errors import Oci, RegistryError
 from shared.oci.digest import Digest
 from shared.oci.names import validate_name
-from shared.registry.uploads import Upload, validate_upload_id
+from shared.registry.blobs import BlobService
+from shared.registry.uploads import Upload, UploadService, validate_upload_id
 
 _SIMPLE_RANGE = re.compile(r"bytes=(\d{1,19})-(\d{0,19})")
 
@@ -62,21 +64,22 @@ async def get_blob(request: Request) -> Response:
     """GET/HEAD a blob: HEAD answers directly, GET redirects to a SAS URL or streams (with Range)."""
     name = repository(request)
     digest = Digest.parse(request.path_params["digest"])
-    registry = await registry_of(request)
-    info = await registry.blobs.stat(name, digest)
+    container = await container_of(request)
+    blobs = await container.get(BlobService)
+    info = await blobs.stat(name, digest)
     headers = {"Docker-Content-Digest": str(digest), "Accept-Ranges": "bytes"}
     if request.method == "HEAD":
         headers |= {"Content-Length": str(info.size), "Content-Type": "application/octet-stream"}
         return Response(status_code=200, headers=headers)
-    if _storage_serves(request.headers.get("range"), info.size) and registry.settings.registry.blob_redirect:
-        return RedirectResponse(await registry.blobs.read_url(info), status_code=307, headers=headers)
+    if _storage_serves(request.headers.get("range"), info.size) and container.settings.registry.blob_redirect:
+        return RedirectResponse(await blobs.read_url(info), status_code=307, headers=headers)
     span = byte_range(request.headers.get("range"), info.size)
     start, end = span if span is not None else (0, info.size - 1)
     length = end - start + 1
     headers |= {"Content-Length": str(length), "Content-Type": "application/octet-stream"}
     if span is not None:
         headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
-    stream = await registry.blobs.open(info, start, length)
+    stream = await blobs.open(info, start, length)
     return StreamingResponse(stream, status_code=206 if span is not None else 200, headers=headers)
 
 
@@ -84,42 +87,42 @@ async def delete_blob(request: Request) -> Response:
     """DELETE a blob from the repository (the data stays while other repositories use it)."""
     name = repository(request)
     digest = Digest.parse(request.path_params["digest"])
-    registry = await registry_of(request)
-    await registry.blobs.unlink(name, digest)
+    await (await service(request, BlobService)).unlink(name, digest)
     return Response(status_code=202, headers={"Docker-Content-Digest": str(digest), "Content-Length": "0"})
 
 
 async def start_upload(request: Request) -> Response:
     """POST: mount from another repository, push a whole blob (``digest``), or open an upload."""
     name = repository(request)
-    registry = await registry_of(request)
+    container = await container_of(request)
+    uploads = await container.get(UploadService)
     params = request.query_params
     if "mount" in params:
         digest = Digest.parse(params["mount"])
         source = validate_name(params["from"]) if params.get("from") else None
-        info = await registry.blobs.mount(name, digest, source)
+        info = await (await container.get(BlobService)).mount(name, digest, source)
         if info is not None:
             return _created(name, digest)
     elif "digest" in params:
         expected = Digest.parse(params["digest"])
-        await registry.uploads.put_monolithic(name, body_stream(request), expected, content_length(request))
+        await uploads.put_monolithic(name, body_stream(request), expected, content_length(request))
         return _created(name, expected)
-    upload = await registry.uploads.start(name)
+    upload = await uploads.start(name)
     headers = _upload_headers(name, upload)
-    if registry.settings.registry.chunk_min_bytes:
-        headers["OCI-Chunk-Min-Length"] = str(registry.settings.registry.chunk_min_bytes)
+    if container.settings.registry.chunk_min_bytes:
+        headers["OCI-Chunk-Min-Length"] = str(container.settings.registry.chunk_min_bytes)
     return Response(status_code=202, headers=headers)
 
 
 async def _load(request: Request) -> tuple[str, Upload]:
     name = repository(request)
-    registry = await registry_of(request)
+    uploads = await service(request, UploadService)
     upload_id = validate_upload_id(request.path_params["upload_id"])
-    return name, await registry.uploads.get(name, upload_id)
+    return name, await uploads.get(name, upload_id)
 
 
 async def _append(request: Request, upload: Upload, save: bool) -> Upload:
-    registry = await registry_of(request)
+    uploads = await service(request, UploadService)
     span = content_range(request)
     declared = content_length(request)
     length = declared
@@ -128,7 +131,7 @@ async def _append(request: Request, upload: Upload, save: bool) -> Upload:
         if declared is not None and declared != length:
             raise RegistryError(Oci.RANGE_INVALID, "Content-Length does not match Content-Range",
                                 headers=range_header(upload.offset))
-    return await registry.uploads.append(
+    return await uploads.append(
         upload, body_stream(request), span[0] if span else None, length, save=save
     )
 
@@ -153,15 +156,13 @@ async def finish_upload(request: Request) -> Response:
     if not raw:
         raise RegistryError(Oci.DIGEST_INVALID, "the digest parameter is required")
     expected = Digest.parse(raw)
-    registry = await registry_of(request)
     upload = await _append(request, upload, save=False)
-    await registry.uploads.complete(upload, expected)
+    await (await service(request, UploadService)).complete(upload, expected)
     return _created(name, expected)
 
 
 async def cancel_upload(request: Request) -> Response:
     """DELETE an upload and what it staged."""
     _, upload = await _load(request)
-    registry = await registry_of(request)
-    await registry.uploads.cancel(upload)
+    await (await service(request, UploadService)).cancel(upload)
     return Response(status_code=204, headers={"Content-Length": "0"})

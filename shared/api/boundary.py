@@ -1,7 +1,8 @@
 """The one place where errors become HTTP answers, and headers every answer carries.
 
 Domain errors are translated with the error groups of the request's API (:mod:`shared.api.errors`)
-and of the capabilities; wire errors the API layer raised are answered as they are.
+and of the capabilities; wire errors the API layer raised are answered as they are. The request
+id made here is also the id of the request context (:mod:`shared.kernel.context`) set here.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from typing import Any
 
 import aiohttp
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.api.errors import api_groups
-from shared.api.guard import route_path
+from shared.api.routing import route_path
 from shared.errors import Common, DomainError, ErrorGroup, RegistryError, translate
+from shared.kernel.context import RequestContext, enter_request, leave_request
 
 log = logging.getLogger("registry.api")
 API_VERSION_HEADER = (b"docker-distribution-api-version", b"registry/2.0")
@@ -58,7 +61,9 @@ class ErrorBoundary:
     """ASGI middleware: turns domain errors and :class:`RegistryError` into the spec's JSON errors,
     storage being unreachable into UNAVAILABLE/503 with ``Retry-After``, and anything else
     unexpected (a domain error no group answers included) into UNKNOWN/500; both carry a request
-    id (details go to the log, not the client). ``groups`` are the capabilities' error groups."""
+    id (details go to the log, not the client). ``groups`` are the capabilities' error groups.
+    It also makes the request the current request context (id, host, method, user agent) while
+    it is served."""
 
     def __init__(self, app: ASGIApp, groups: Sequence[ErrorGroup] = ()) -> None:
         self.app = app
@@ -68,7 +73,8 @@ class ErrorBoundary:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = uuid.uuid4().hex
+        request_uuid = uuid.uuid4()
+        request_id = request_uuid.hex
         scope.setdefault("state", {})
         scope["state"]["request_id"] = request_id
         started = False
@@ -83,6 +89,9 @@ class ErrorBoundary:
                 message = {**message, "headers": headers}
             await send(message)
 
+        headers = Headers(scope=scope)
+        context = enter_request(RequestContext(str(request_uuid), headers.get("host", ""), scope["method"],
+                                               headers.get("user-agent", "")))
         try:
             await self.app(scope, receive, send_with_headers)
         except RegistryError as error:
@@ -94,6 +103,8 @@ class ErrorBoundary:
             if started:
                 raise
             await _send_error(send_with_headers, scope, answer)
+        finally:
+            leave_request(context)
 
     def _answer(self, scope: Scope, error: Exception, request_id: str) -> RegistryError:
         """The wire answer to an exception a handler (or a middleware) raised."""

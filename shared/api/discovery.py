@@ -5,10 +5,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from shared.api.http import next_link, registry_of, repository
+from shared.api.http import next_link, repository, service
 from shared.oci.digest import Digest
 from shared.oci.manifest import OCI_INDEX, Descriptor
-from shared.registry.discovery import page_size
+from shared.registry.discovery import DiscoveryService, page_size
 
 #: The longest media type RFC 6838 allows: a type and a subtype of 127 characters each.
 MAX_MEDIA_TYPE = 127 + 1 + 127
@@ -23,8 +23,8 @@ async def list_tags(request: Request) -> Response:
     """Tags of a repository in lexical order, paginated with ``n``/``last`` and ``Link``."""
     name = repository(request)
     n = page_size(request.query_params.get("n"))
-    registry = await registry_of(request)
-    page = await registry.discovery.tags(name, n, request.query_params.get("last"))
+    discovery = await service(request, DiscoveryService)
+    page = await discovery.tags(name, n, request.query_params.get("last"))
     headers = {"Link": next_link(f"/v2/{name}/tags/list", n, page.items[-1])} if page.more else {}
     return JSONResponse({"name": name, "tags": page.items}, headers=headers)
 
@@ -32,8 +32,8 @@ async def list_tags(request: Request) -> Response:
 async def catalog(request: Request) -> Response:
     """Repository names in lexical order, paginated like tags."""
     n = page_size(request.query_params.get("n"))
-    registry = await registry_of(request)
-    page = await registry.discovery.catalog(n, request.query_params.get("last"))
+    discovery = await service(request, DiscoveryService)
+    page = await discovery.catalog(n, request.query_params.get("last"))
     headers = {"Link": next_link("/v2/_catalog", n, page.items[-1])} if page.more else {}
     return JSONResponse({"repositories": page.items}, headers=headers)
 
@@ -47,12 +47,12 @@ async def referrers(request: Request) -> Response:
     last = request.query_params.get("last", "")
     if last:
         last = str(Digest.parse(last))
-    registry = await registry_of(request)
     found: list[Descriptor] = []
     more = False
     # No media type is longer (RFC 6838), so nothing stored can match: storage is not asked.
     if artifact_type is None or len(artifact_type) <= MAX_MEDIA_TYPE:
-        found, more = await registry.discovery.referrers(name, subject, artifact_type, n, last)
+        discovery = await service(request, DiscoveryService)
+        found, more = await discovery.referrers(name, subject, artifact_type, n, last)
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [d.to_json() for d in found]}
     headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type is not None else {}
     if more:

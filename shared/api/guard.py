@@ -1,5 +1,7 @@
-"""The authorization middleware: authenticates every request, checks the scopes its route needs
-(:mod:`shared.api.access`) and the locks on what it touches, before any handler runs.
+"""Authentication: the one middleware every request passes. It finds the route a request goes to
+(:mod:`shared.api.routing`), and unless the route is public, identifies the caller before any
+handler runs; what the caller may do is then decided by the policies of the route's operation
+(:mod:`shared.api.policies`), or here, as ``registry:admin:*``, for a request no route serves.
 
 Bearer access tokens carry their grants; Basic credentials (admin user, repository-scoped token,
 or the null GUID with a refresh token) and anonymous callers are looked up. A caller without
@@ -11,36 +13,25 @@ gets 403 DENIED. Failed logins are throttled per identity and client address (42
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.api.access import Need, classify
-from shared.api.http import registry_of
-from shared.auth.permissions import PULL, REPOSITORY, Grant, Permissions
-from shared.auth.service import ANONYMOUS_PRINCIPAL, parse_basic, principal_of
+from shared.api.routing import Need, RouteTable
+from shared.auth.permissions import REPOSITORY, Grant, Permissions
+from shared.auth.service import ANONYMOUS_PRINCIPAL, AuthService, parse_basic, principal_of
 from shared.errors import Common, RegistryError, Unauthenticated
-from shared.oci.digest import Digest
-from shared.oci.errors import InvalidDigest
-from shared.oci.names import NAME_RE, TAG_RE, is_tag
-from shared.registry.registry import Registry
+from shared.kernel.container import Container
+from shared.kernel.context import Caller, identify
+from shared.oci.names import NAME_RE
+from shared.settings import Settings
 
 
-def route_path(scope: Scope) -> str:
-    """The path the router matches: ``path`` without ``root_path``, as Starlette computes it
-    (the Functions host may set ``root_path``), so both always see the same route."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root + "/"):
-        return path[len(root):]
-    return path
-
-
-def service_of(request: Request, registry: Registry) -> str:
+def service_of(request: Request, settings: Settings) -> str:
     """The ``service`` (token audience) of this registry: the login server setting or the Host."""
-    return registry.settings.auth.login_server or request.headers.get("host", "")
+    return settings.auth.login_server or request.headers.get("host", "")
 
 
 def client_address(request: Request) -> str:
@@ -69,13 +60,13 @@ def client_address(request: Request) -> str:
     return str(address)
 
 
-def challenge(request: Request, registry: Registry, need: Need, error: str = "") -> dict[str, str]:
+def challenge(request: Request, settings: Settings, need: Need, error: str = "") -> dict[str, str]:
     """The ``WWW-Authenticate`` header asking for the scopes ``need`` requires, and those it
     also asks for (a mount's source, which the caller may hold or not). Only well-formed
     repository names are named, so nothing from the request can break out of the quoted value."""
     forwarded = request.headers.get("x-forwarded-proto", "")
     scheme = forwarded if forwarded in ("http", "https") else request.url.scheme
-    service = service_of(request, registry)
+    service = service_of(request, settings)
     value = f'Bearer realm="{scheme}://{service}/oauth2/token",service="{service}"'
     wanted = []
     for kind, name, action in need.requirements:
@@ -91,121 +82,95 @@ def challenge(request: Request, registry: Registry, need: Need, error: str = "")
     return {"WWW-Authenticate": value}
 
 
-def _unauthorized(request: Request, registry: Registry, need: Need, message: str, error: str = "") -> RegistryError:
+def unauthorized(request: Request, settings: Settings, need: Need, message: str, error: str = "") -> RegistryError:
+    """UNAUTHORIZED with the challenge for ``need`` (and the scopes it requires as detail)."""
     detail = [{"Type": kind, "Name": name, "Action": action} for kind, name, action in need.requirements]
     return RegistryError(Common.UNAUTHORIZED, message, detail=detail or None,
-                         headers=challenge(request, registry, need, error))
+                         headers=challenge(request, settings, need, error))
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    """The caller of a request: what they may do, the claims of the access token they sent (if
+    any), and whether they sent Basic credentials (refused rights are then 403, not a challenge)."""
+
+    checker: Grant | Permissions
+    claims: dict[str, Any] | None
+    header: str
+    basic: bool
+
+
+async def authenticate(request: Request, container: Container, need: Need) -> Authenticated:
+    """Identify the caller of ``request``; UNAUTHORIZED with the challenge for ``need`` when its
+    credentials are invalid."""
+    header = request.headers.get("authorization", "")
+    settings = container.settings
+    service = service_of(request, settings)
+    auth = await container.get(AuthService)
+    basic = False
+    checker: Grant | Permissions
+    claims: dict[str, Any] | None = None
+    try:
+        if header[:7].lower() == "bearer ":
+            claims = await auth.verify_access(header[7:].strip(), service)
+            checker = Grant.from_claims(claims.get("access"))
+            principal = principal_of(claims)
+        elif (credentials := parse_basic(header)) is not None:
+            principal = await auth.basic(*credentials, service, client_address(request))
+            checker = await auth.permissions(principal)
+            basic = True
+        elif header:
+            raise Unauthenticated("unsupported authorization scheme")
+        else:
+            principal = ANONYMOUS_PRINCIPAL
+            checker = await auth.permissions(principal)
+    except Unauthenticated as error:
+        invalid = "invalid_token" if header[:7].lower() == "bearer " else ""
+        raise unauthorized(request, settings, need, error.message, invalid) from None
+    identify(Caller(principal.kind, principal.id))
+    return Authenticated(checker, claims, header, basic)
+
+
+def authorize(request: Request, settings: Settings, caller: Authenticated, need: Need) -> None:
+    """Refuse ``caller`` unless they hold every scope ``need`` requires."""
+    if not need.requirements:  # the /v2/ root: any authenticated caller
+        if caller.header:
+            return
+        raise unauthorized(request, settings, need, "authentication required")
+    if all(caller.checker.can(*requirement) for requirement in need.requirements):
+        return
+    if caller.basic:
+        raise RegistryError(Common.DENIED, detail=[{"Type": k, "Name": n, "Action": a}
+                                                      for k, n, a in need.requirements])
+    # As distribution and ACR do (and the Azure SDK expects): a token lacking the scope gets
+    # 401 with the challenge, on which clients fetch a token for that scope and retry.
+    message = "insufficient scope" if caller.header else "authentication required"
+    raise unauthorized(request, settings, need, message, "insufficient_scope" if caller.header else "")
 
 
 class Guard:
-    """ASGI middleware enforcing authentication, authorization and locks."""
+    """ASGI middleware: authenticates every request to a route that is not public (see the module
+    docstring); the caller and what the request needs go to ``state.caller`` and ``state.need``."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, table: RouteTable) -> None:
         self.app = app
+        self.table = table
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        need = classify(scope["method"], route_path(scope), scope.get("query_string", b"").decode("latin-1"))
+        spec, need = self.table.need(scope)
         if need.public:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        registry = await registry_of(request)
-        if registry.settings.auth.enabled:
-            checker, claims = await self._authorize(request, registry, need)
-            if need.operation == "write_blob" and scope["method"] == "POST":
-                await _restrict_mount(request, registry, need, checker, claims)
-        if need.operation and _checkable(need):
-            seen: dict[str, Any] = {}
-            await registry.locks.check(need.operation, need.repository, need.reference, seen)
-            scope.setdefault("state", {})["lock_rows"] = seen  # handlers reuse what was read
+        container: Container = await request.app.state.open_container()
+        state = scope.setdefault("state", {})
+        state["need"] = need
+        if container.settings.auth.enabled:
+            caller = await authenticate(request, container, need)
+            state["caller"] = caller
+            if spec is None:  # no route serves it: deny by default, then the router answers 404/405
+                authorize(request, container.settings, caller, need)
         await self.app(scope, receive, send)
-
-    async def _authorize(self, request: Request, registry: Registry,
-                         need: Need) -> tuple[Grant | Permissions, dict[str, Any] | None]:
-        """The caller's rights, and the claims of its access token when it sent one."""
-        header = request.headers.get("authorization", "")
-        service = service_of(request, registry)
-        auth = registry.auth
-        basic = False
-        checker: Grant | Permissions
-        claims: dict[str, Any] | None = None
-        try:
-            if header[:7].lower() == "bearer ":
-                claims = await auth.verify_access(header[7:].strip(), service)
-                checker = Grant.from_claims(claims.get("access"))
-            elif (credentials := parse_basic(header)) is not None:
-                principal = await auth.basic(*credentials, service, client_address(request))
-                checker = await auth.permissions(principal)
-                basic = True
-            elif header:
-                raise Unauthenticated("unsupported authorization scheme")
-            else:
-                checker = await auth.permissions(ANONYMOUS_PRINCIPAL)
-        except Unauthenticated as error:
-            invalid = "invalid_token" if header[:7].lower() == "bearer " else ""
-            raise _unauthorized(request, registry, need, error.message, invalid) from None
-        if not need.requirements:  # the /v2/ root: any authenticated caller
-            if header:
-                return checker, claims
-            raise _unauthorized(request, registry, need, "authentication required")
-        if all(checker.can(*requirement) for requirement in need.requirements):
-            return checker, claims
-        if basic:
-            raise RegistryError(Common.DENIED, detail=[{"Type": k, "Name": n, "Action": a}
-                                                          for k, n, a in need.requirements])
-        # As distribution and ACR do (and the Azure SDK expects): a token lacking the scope gets
-        # 401 with the challenge, on which clients fetch a token for that scope and retry.
-        message = "insufficient scope" if header else "authentication required"
-        raise _unauthorized(request, registry, need, message, "insufficient_scope" if header else "")
-
-
-def _checkable(need: Need) -> bool:
-    """True when the repository and reference are well-formed (else the handler reports them)."""
-    if not NAME_RE.fullmatch(need.repository):
-        return False
-    if not need.reference:
-        return True
-    if is_tag(need.reference):
-        return TAG_RE.fullmatch(need.reference) is not None
-    try:
-        Digest.parse(need.reference)
-    except InvalidDigest:
-        return False
-    return True
-
-
-async def _restrict_mount(request: Request, registry: Registry, need: Need, checker: Grant | Permissions,
-                          claims: dict[str, Any] | None) -> None:
-    """Turn a cross-repository mount the caller may not read from into a plain upload.
-
-    A mount names its source in ``from``; without it the blob could come from any repository,
-    so it is only honoured for callers who may read every repository. An access token that
-    lacks the source's pull, held by someone who may read the source (a client that reused
-    the token of an earlier push), gets the challenge naming the source, as distribution
-    does, so the client fetches a token for both and mounts.
-    """
-    scope = request.scope
-    query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-    params = dict(query)
-    if "mount" not in params:
-        return
-    source = params.get("from")
-    allowed = _may_mount(checker, source)
-    if not allowed and claims is not None:
-        holder = await registry.auth.permissions(principal_of(claims))
-        if _may_mount(holder, source):
-            if source:
-                raise _unauthorized(request, registry, need, "insufficient scope", "insufficient_scope")
-            allowed = True  # may read every repository: the token's own scope is enough
-    if not allowed:
-        kept = [(k, v) for k, v in query if k not in ("mount", "from")]
-        scope["query_string"] = urlencode(kept).encode("latin-1")
-
-
-def _may_mount(checker: Grant | Permissions, source: str | None) -> bool:
-    if source:
-        return checker.can(REPOSITORY, source, PULL)
-    return isinstance(checker, Permissions) and any(r.pattern == "*" and PULL in r.actions for r in checker.rules)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 
-from shared.capabilities import load_settings
 from shared.errors import Oci, RegistryError, WireCode
+from shared.kernel.container import Container
 from shared.oci.names import validate_name
-from shared.registry.registry import Registry
 from shared.storage.values import INT64_MAX, parse_int64
 
 # ASCII digits only: \d would also match other scripts' digits.
@@ -22,23 +20,18 @@ _CONTENT_RANGE = re.compile(r"(?:bytes[ =])?([0-9]+)-([0-9]+)(?:/(?:[0-9]+|\*))?
 _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 #: How deeply the small JSON bodies of the metadata, admin and webhook APIs may nest.
 MAX_JSON_DEPTH = 32
+T = TypeVar("T")
 
 
-async def registry_of(request: Request) -> Registry:
-    """The app's :class:`Registry`, opened on first use in the running event loop."""
-    return await open_registry(request.app.state)
+async def container_of(request: Request) -> Container:
+    """The process's container the app serves from, opened on first use in the running event loop."""
+    container: Container = await request.app.state.open_container()
+    return container
 
 
-async def open_registry(state: Any) -> Registry:
-    """The :class:`Registry` of an app's ``state``, opened (once) if it is not yet."""
-    if state.registry is None:
-        async with state.registry_lock:
-            if state.registry is None:
-                if state.settings is None:
-                    state.settings = load_settings()
-                state.registry = await Registry.open(state.settings)
-    registry: Registry = state.registry
-    return registry
+async def service(request: Request, key: type[T]) -> T:
+    """The service ``key`` of the app's container."""
+    return await (await container_of(request)).get(key)
 
 
 def repository(request: Request) -> str:
@@ -173,8 +166,3 @@ def _encodable(value: Any) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def new_lock() -> asyncio.Lock:
-    """A lock for the lazily opened registry."""
-    return asyncio.Lock()

@@ -10,11 +10,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from shared.api.guard import service_of
-from shared.api.http import next_link, read_json, registry_of, repository
+from shared.api.http import container_of, next_link, read_json, repository, service
 from shared.errors import Management
 from shared.oci.digest import Digest
 from shared.oci.names import validate_tag
-from shared.registry.discovery import page_size
+from shared.registry.discovery import DiscoveryService, page_size
+from shared.registry.manifests import ManifestService
+from shared.registry.metadata import MetadataService
 
 _PATCH_LIMIT = 16 * 1024
 
@@ -45,6 +47,12 @@ def _page(request: Request, path: str, items: list[dict[str, Any]], key: str, so
     return page, {"Link": next_link(path, n, page[-1][key], **extra)}
 
 
+async def _metadata(request: Request) -> tuple[MetadataService, str]:
+    """The metadata service, and the ``registry`` the answers name (the token service's name)."""
+    container = await container_of(request)
+    return await container.get(MetadataService), service_of(request, container.settings)
+
+
 async def _body(request: Request) -> Any:
     return await read_json(request, _PATCH_LIMIT, Management.BODY_TOO_LARGE, Management.INVALID_REQUEST)
 
@@ -52,41 +60,40 @@ async def _body(request: Request) -> Any:
 async def catalog(request: Request) -> Response:
     """``GET /acr/v1/_catalog``: repository names, paginated like ``/v2/_catalog``."""
     n = page_size(request.query_params.get("n"))
-    registry = await registry_of(request)
-    page = await registry.discovery.catalog(n, request.query_params.get("last"))
-    hidden = await registry.metadata.unlisted_repositories()
+    discovery = await service(request, DiscoveryService)
+    page = await discovery.catalog(n, request.query_params.get("last"))  # without unlisted repositories
     headers = {"Link": next_link("/acr/v1/_catalog", n, page.items[-1])} if page.more else {}
-    return JSONResponse({"repositories": [r for r in page.items if r not in hidden]}, headers=headers)
+    return JSONResponse({"repositories": page.items}, headers=headers)
 
 
 async def repository_properties(request: Request) -> Response:
     """``GET /acr/v1/{name}``."""
-    registry = await registry_of(request)
-    properties = await registry.metadata.repository(repository(request))
-    return JSONResponse({**properties, "registry": service_of(request, registry)})
+    metadata, registry = await _metadata(request)
+    properties = await metadata.repository(repository(request))
+    return JSONResponse({**properties, "registry": registry})
 
 
 async def update_repository(request: Request) -> Response:
     """``PATCH /acr/v1/{name}`` with partial ``changeableAttributes``."""
-    registry = await registry_of(request)
-    properties = await registry.metadata.update_repository(repository(request), await _body(request))
-    return JSONResponse({**properties, "registry": service_of(request, registry)})
+    metadata, registry = await _metadata(request)
+    properties = await metadata.update_repository(repository(request), await _body(request))
+    return JSONResponse({**properties, "registry": registry})
 
 
 async def delete_repository(request: Request) -> Response:
     """``DELETE /acr/v1/{name}``: 202 with what was deleted."""
-    registry = await registry_of(request)
-    return JSONResponse(await registry.metadata.delete_repository(repository(request)), status_code=202)
+    metadata = await service(request, MetadataService)
+    return JSONResponse(await metadata.delete_repository(repository(request)), status_code=202)
 
 
 async def list_tags(request: Request) -> Response:
     """``GET /acr/v1/{name}/_tags[?n,last,orderby,digest]``."""
     name = repository(request)
-    registry = await registry_of(request)
+    metadata, registry = await _metadata(request)
     digest = request.query_params.get("digest")
-    tags = await registry.metadata.tags(name, str(Digest.parse(digest)) if digest else None)
+    tags = await metadata.tags(name, str(Digest.parse(digest)) if digest else None)
     page, headers = _page(request, f"/acr/v1/{name}/_tags", tags, "name", lambda t: t["name"])
-    return JSONResponse({"registry": service_of(request, registry), "imageName": name, "tags": page},
+    return JSONResponse({"registry": registry, "imageName": name, "tags": page},
                         headers=headers)
 
 
@@ -97,56 +104,56 @@ def _tag(request: Request) -> str:
 async def tag_properties(request: Request) -> Response:
     """``GET /acr/v1/{name}/_tags/{tag}``."""
     name = repository(request)
-    registry = await registry_of(request)
-    tag = await registry.metadata.tag(name, _tag(request))
-    return JSONResponse({"registry": service_of(request, registry), "imageName": name, "tag": tag})
+    metadata, registry = await _metadata(request)
+    tag = await metadata.tag(name, _tag(request))
+    return JSONResponse({"registry": registry, "imageName": name, "tag": tag})
 
 
 async def update_tag(request: Request) -> Response:
     """``PATCH /acr/v1/{name}/_tags/{tag}``."""
     name = repository(request)
-    registry = await registry_of(request)
-    tag = await registry.metadata.update_tag(name, _tag(request), await _body(request))
-    return JSONResponse({"registry": service_of(request, registry), "imageName": name, "tag": tag})
+    metadata, registry = await _metadata(request)
+    tag = await metadata.update_tag(name, _tag(request), await _body(request))
+    return JSONResponse({"registry": registry, "imageName": name, "tag": tag})
 
 
 async def delete_tag(request: Request) -> Response:
     """``DELETE /acr/v1/{name}/_tags/{tag}``: 202."""
-    registry = await registry_of(request)
-    await registry.manifests.delete(repository(request), _tag(request))
+    manifests = await service(request, ManifestService)
+    await manifests.delete(repository(request), _tag(request))
     return Response(status_code=202, headers={"Content-Length": "0"})
 
 
 async def list_manifests(request: Request) -> Response:
     """``GET /acr/v1/{name}/_manifests[?n,last,orderby]``."""
     name = repository(request)
-    registry = await registry_of(request)
-    manifests = await registry.metadata.manifests(name)
+    metadata, registry = await _metadata(request)
+    manifests = await metadata.manifests(name)
     page, headers = _page(request, f"/acr/v1/{name}/_manifests", manifests, "digest", lambda m: m["digest"])
-    return JSONResponse({"registry": service_of(request, registry), "imageName": name, "manifests": page},
+    return JSONResponse({"registry": registry, "imageName": name, "manifests": page},
                         headers=headers)
 
 
 async def manifest_properties(request: Request) -> Response:
     """``GET /acr/v1/{name}/_manifests/{digest}``."""
     name = repository(request)
-    registry = await registry_of(request)
-    manifest = await registry.metadata.manifest(name, request.path_params["reference"])
-    return JSONResponse({"registry": service_of(request, registry), "imageName": name, "manifest": manifest})
+    metadata, registry = await _metadata(request)
+    manifest = await metadata.manifest(name, request.path_params["reference"])
+    return JSONResponse({"registry": registry, "imageName": name, "manifest": manifest})
 
 
 async def update_manifest(request: Request) -> Response:
     """``PATCH /acr/v1/{name}/_manifests/{digest}``."""
     name = repository(request)
-    registry = await registry_of(request)
+    metadata, registry = await _metadata(request)
     body = await _body(request)
-    manifest = await registry.metadata.update_manifest(name, request.path_params["reference"], body)
-    return JSONResponse({"registry": service_of(request, registry), "imageName": name, "manifest": manifest})
+    manifest = await metadata.update_manifest(name, request.path_params["reference"], body)
+    return JSONResponse({"registry": registry, "imageName": name, "manifest": manifest})
 
 
 async def delete_manifest(request: Request) -> Response:
     """``DELETE /acr/v1/{name}/_manifests/{digest}``: 202."""
-    registry = await registry_of(request)
+    manifests = await service(request, ManifestService)
     digest = str(Digest.parse(request.path_params["reference"]))
-    await registry.manifests.delete(repository(request), digest)
+    await manifests.delete(repository(request), digest)
     return Response(status_code=202, headers={"Content-Length": "0"})

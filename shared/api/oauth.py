@@ -11,11 +11,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from shared.api.guard import client_address, service_of
-from shared.api.http import read_limited, registry_of
+from shared.api.http import container_of, read_limited
 from shared.auth.permissions import parse_scopes
-from shared.auth.service import ANONYMOUS, ANONYMOUS_PRINCIPAL, Principal, parse_basic, unauthorized
+from shared.auth.service import ANONYMOUS, ANONYMOUS_PRINCIPAL, AuthService, Principal, parse_basic, unauthorized
+from shared.auth.store import IdentityStore
 from shared.errors import Management, RegistryError
-from shared.registry.registry import Registry
+from shared.kernel.container import Container
 
 _FORM_LIMIT = 64 * 1024
 
@@ -28,55 +29,59 @@ async def _form(request: Request) -> dict[str, list[str]]:
     return form
 
 
-async def _anonymous(registry: Registry) -> Principal:
-    if not (await registry.identities.options()).anonymous_pull:
+async def _anonymous(container: Container) -> Principal:
+    if not (await (await container.get(IdentityStore)).options()).anonymous_pull:
         raise unauthorized()
     return ANONYMOUS_PRINCIPAL
 
 
-async def _access_response(request: Request, registry: Registry, principal: Principal, scopes: list[str]) -> Response:
-    service = service_of(request, registry)
-    token = await registry.auth.access_token(principal, service, parse_scopes(scopes))
+async def _access_response(request: Request, container: Container, principal: Principal,
+                           scopes: list[str]) -> Response:
+    service = service_of(request, container.settings)
+    auth = await container.get(AuthService)
+    token = await auth.access_token(principal, service, parse_scopes(scopes))
     return JSONResponse({
-        "access_token": token, "token": token, "expires_in": registry.settings.auth.access_token_ttl_seconds,
+        "access_token": token, "token": token, "expires_in": container.settings.auth.access_token_ttl_seconds,
         "issued_at": datetime.now(UTC).isoformat(),
     }, headers={"Cache-Control": "no-store"})
 
 
 async def get_token(request: Request) -> Response:
     """``GET /oauth2/token?service=&scope=``: Basic credentials (or none, for anonymous pull)."""
-    registry = await registry_of(request)
+    container = await container_of(request)
     credentials = parse_basic(request.headers.get("authorization", ""))
     if credentials is not None:
-        principal = await registry.auth.basic(*credentials, service_of(request, registry), client_address(request))
+        auth = await container.get(AuthService)
+        principal = await auth.basic(*credentials, service_of(request, container.settings), client_address(request))
     else:
-        principal = await _anonymous(registry)
-    return await _access_response(request, registry, principal, request.query_params.getlist("scope"))
+        principal = await _anonymous(container)
+    return await _access_response(request, container, principal, request.query_params.getlist("scope"))
 
 
 async def post_token(request: Request) -> Response:
     """``POST /oauth2/token``: ``grant_type=refresh_token`` or ``password`` (anonymous when empty)."""
-    registry = await registry_of(request)
+    container = await container_of(request)
+    auth = await container.get(AuthService)
     form = await _form(request)
 
     def field(name: str) -> str:
         return (form.get(name) or [""])[0]
 
     grant = field("grant_type")
-    service = service_of(request, registry)
+    service = service_of(request, container.settings)
     address = client_address(request)
     if grant == "refresh_token":
-        principal = await registry.auth.from_refresh_token(field("refresh_token"), service, address)
+        principal = await auth.from_refresh_token(field("refresh_token"), service, address)
     elif grant == "password":
         if field("username") or field("password"):
-            principal = await registry.auth.basic(field("username"), field("password"), service, address)
+            principal = await auth.basic(field("username"), field("password"), service, address)
         else:
-            principal = await _anonymous(registry)
+            principal = await _anonymous(container)
     else:
         raise RegistryError(Management.TOKEN_REQUEST_INVALID, detail={"grant_type": grant[:40]})
-    response = await _access_response(request, registry, principal, form.get("scope", []))
+    response = await _access_response(request, container, principal, form.get("scope", []))
     if principal.kind != ANONYMOUS and field("access_type") == "offline":
-        token = registry.auth.refresh_token(principal, service)
+        token = auth.refresh_token(principal, service)
         return JSONResponse({"refresh_token": token, **_json(response)}, headers={"Cache-Control": "no-store"})
     return response
 
@@ -88,12 +93,13 @@ def _json(response: Response) -> dict[str, object]:
 
 async def exchange(request: Request) -> Response:
     """``POST /oauth2/exchange``: an Entra ID access token for a registry refresh token."""
-    registry = await registry_of(request)
+    container = await container_of(request)
     form = await _form(request)
     grant = (form.get("grant_type") or [""])[0]
     entra_token = (form.get("access_token") or [""])[0]
     if grant not in ("access_token", "access_token_refresh_token") or not entra_token:
         raise RegistryError(Management.TOKEN_REQUEST_INVALID, detail={"grant_type": grant[:40]})
     tenant = (form.get("tenant") or [""])[0]
-    refresh = await registry.auth.exchange(entra_token, service_of(request, registry), tenant, client_address(request))
+    auth = await container.get(AuthService)
+    refresh = await auth.exchange(entra_token, service_of(request, container.settings), tenant, client_address(request))
     return JSONResponse({"refresh_token": refresh}, headers={"Cache-Control": "no-store"})

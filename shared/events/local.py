@@ -1,11 +1,14 @@
 """The local Event Grid: Event Grid's delivery semantics without Azure (make run, func start, tests).
 
-Every subscription of :mod:`shared.events.subscriptions` gets the events its filters select,
-delivered to its function: in-process (the same plain function the trigger calls), or under
-``func start`` through the host's ``/runtime/webhooks/eventgrid?functionName=`` endpoint. External
-subscriber URLs get every event after Event Grid's validation handshake. Failed deliveries are
-retried with exponential backoff, then dead-lettered to ``deadletter/`` in the registry's container,
-in Event Grid's dead-letter format.
+Every subscription (one per Event Grid consumer the capabilities registered) gets the events its
+filters select, delivered to its function: in-process (the same plain function the trigger
+calls), or under ``func start`` through the host's ``/runtime/webhooks/eventgrid?functionName=``
+endpoint. External subscriber URLs get every event after Event Grid's validation handshake.
+Delivery is stacked from the pieces of :mod:`shared.events.retry`, as the webhook deliveries
+are: the subscriptions' filters select the deliveries (:func:`routed`), each attempt's outcome
+goes to a :class:`~shared.events.retry.RetryPolicy` whose backoff doubles per attempt (at most
+:data:`MAX_DELAY`), whose scheduler waits in memory, and whose dead-letter sink writes Event
+Grid's dead-letter format under ``deadletter/`` in the registry's container.
 """
 
 from __future__ import annotations
@@ -20,17 +23,19 @@ from typing import Any
 
 import aiohttp
 
-from shared.events.envelope import CLOUD_EVENT_SCHEMA, EVENT_TYPES, to_envelope
+from shared.events.envelope import CLOUD_EVENT_SCHEMA, EVENT_TYPES, event_type, to_envelope
 from shared.events.model import RegistryEvent, timestamp_now
-from shared.events.publisher import EventHandler
-from shared.events.subscriptions import SUBSCRIPTIONS, Subscription
+from shared.events.retry import Backoff, InMemoryScheduler, Outcome, RetryPolicy, deliver
+from shared.kernel.interfaces import EventHandler
+from shared.kernel.jobs import Subscription
 from shared.settings import Settings
 from shared.storage import layout
 from shared.storage.interfaces import Storage
 
 log = logging.getLogger("registry.events.local")
 _NO_RETRY = {400, 413}  # Event Grid dead-letters these at once
-_MAX_DELAY = 60.0
+#: The longest wait between two attempts of one local delivery (seconds).
+MAX_DELAY = 60.0
 
 
 class DeliveryError(Exception):
@@ -43,31 +48,77 @@ class DeliveryError(Exception):
 
 
 @dataclass(frozen=True)
-class _Endpoint:
+class Endpoint:
+    """Where a subscription's events go: its function in-process (no URL), or a URL."""
+
     subscription: Subscription
     url: str  # empty: in-process
     external: bool = False
 
 
-class LocalEventGrid:
-    """Delivers events to the subscriptions as Event Grid would; one instance per registry."""
+@dataclass(frozen=True)
+class Delivery:
+    """One event on its way to one endpoint."""
 
-    def __init__(self, settings: Settings, storage: Storage, handlers: Mapping[str, EventHandler]) -> None:
-        self.settings = settings
+    endpoint: Endpoint
+    envelope: dict[str, Any]
+
+
+def routed(endpoints: Sequence[Endpoint], envelope: Mapping[str, Any]) -> list[Endpoint]:
+    """The filter piece: the endpoints whose subscription selects ``envelope``."""
+    kind, subject = event_type(envelope), str(envelope.get("subject", ""))
+    return [e for e in endpoints if e.subscription.matches(kind, subject)]
+
+
+class BlobDeadLetters:
+    """The dead-letter sink: Event Grid's dead-letter format, under ``deadletter/<subscription>/``."""
+
+    def __init__(self, storage: Storage) -> None:
         self.storage = storage
+
+    async def dead_letter(self, job: Delivery, attempt: int, outcome: Outcome) -> None:
+        """Keep ``job``'s event with the reason it could not be delivered."""
+        subscription = job.endpoint.subscription
+        log.error("subscription %s: dead-lettering event %s after %d attempts: %s",
+                  subscription.name, job.envelope["id"], attempt, outcome.reason)
+        letter = {
+            **job.envelope,
+            "deadLetterReason": "MaxDeliveryAttemptsExceeded" if outcome.retry else "DeliveryFailed",
+            "deliveryAttempts": attempt,
+            "lastDeliveryOutcome": outcome.reason,
+            "lastHttpStatusCode": outcome.status or 0,
+            "lastDeliveryAttemptTime": timestamp_now(),
+        }
+        blob = self.storage.container.get_blob_client(layout.dead_letter_blob(subscription.name,
+                                                                              str(job.envelope["id"])))
+        await blob.upload_blob(json.dumps(letter).encode(), overwrite=True)
+
+
+class LocalEventGrid:
+    """Delivers events to the subscriptions as Event Grid would; one instance per container.
+
+    ``handlers`` are the in-process functions by function name; ``subscriptions`` those of the
+    registered consumers.
+    """
+
+    def __init__(self, settings: Settings, storage: Storage, handlers: Mapping[str, EventHandler],
+                 subscriptions: Sequence[Subscription] = ()) -> None:
+        self.settings = settings
         self.handlers = dict(handlers)
         self._session: aiohttp.ClientSession | None = None
         self._validated: set[str] = set()
         self.endpoints = [
-            _Endpoint(s, f"{settings.events.functions_url}/runtime/webhooks/eventgrid?functionName={s.function_name}"
-                      if settings.events.functions_url else "")
-            for s in SUBSCRIPTIONS
+            Endpoint(s, f"{settings.events.functions_url}/runtime/webhooks/eventgrid?functionName={s.function_name}"
+                     if settings.events.functions_url else "")
+            for s in subscriptions
         ]
         everything = tuple(EVENT_TYPES.values())
         self.endpoints += [
-            _Endpoint(Subscription(f"external-{i}", "", everything), url, external=True)
+            Endpoint(Subscription(f"external-{i}", "", everything), url, external=True)
             for i, url in enumerate(settings.events.subscriber_urls)
         ]
+        self.backoff = Backoff(settings.events.retry_ms / 1000, MAX_DELAY, settings.events.max_attempts)
+        self.dead_letters = BlobDeadLetters(storage)
 
     async def publish(self, events: Sequence[RegistryEvent]) -> None:
         """Deliver each event to every matching subscription; returns when each delivered or dead-lettered."""
@@ -75,30 +126,25 @@ class LocalEventGrid:
         for event in events:
             envelope = to_envelope(event, self.settings.events.schema, self.settings.registry.location,
                                    self.settings.registry.resource_id)
-            event_type = str(envelope.get("eventType") or envelope.get("type"))
-            for endpoint in self.endpoints:
-                if endpoint.subscription.matches(event_type, str(envelope["subject"])):
-                    deliveries.append(self._deliver(endpoint, envelope))
+            deliveries += [self._deliver(Delivery(endpoint, envelope)) for endpoint in routed(self.endpoints, envelope)]
         await asyncio.gather(*deliveries)
 
-    async def _deliver(self, endpoint: _Endpoint, envelope: dict[str, Any]) -> None:
-        attempts = self.settings.events.max_attempts
-        error = DeliveryError("not attempted")
-        for attempt in range(1, attempts + 1):
-            try:
-                await self._attempt(endpoint, envelope)
-                return
-            except DeliveryError as failure:
-                error = failure
-            except Exception as failure:  # a handler's own error: Event Grid sees a 500
-                log.warning("subscription %s: handler failed: %r", endpoint.subscription.name, failure)
-                error = DeliveryError(repr(failure), 500)
-            if not error.retry or attempt == attempts:
-                break
-            await asyncio.sleep(min(self.settings.events.retry_ms / 1000 * 2 ** (attempt - 1), _MAX_DELAY))
-        await self._dead_letter(endpoint.subscription, envelope, error, attempt)
+    async def _deliver(self, job: Delivery) -> None:
+        scheduler: InMemoryScheduler[Delivery] = InMemoryScheduler()
+        await deliver(job, self._outcome, RetryPolicy(self.backoff, scheduler, self.dead_letters), scheduler)
 
-    async def _attempt(self, endpoint: _Endpoint, envelope: dict[str, Any]) -> None:
+    async def _outcome(self, job: Delivery) -> Outcome:
+        """One attempt, as its outcome."""
+        try:
+            await self._attempt(job.endpoint, job.envelope)
+        except DeliveryError as failure:
+            return Outcome(False, str(failure), failure.retry, failure.status)
+        except Exception as failure:  # a handler's own error: Event Grid sees a 500
+            log.warning("subscription %s: handler failed: %r", job.endpoint.subscription.name, failure)
+            return Outcome(False, repr(failure), True, 500)
+        return Outcome(True)
+
+    async def _attempt(self, endpoint: Endpoint, envelope: dict[str, Any]) -> None:
         if not endpoint.url:
             handler = self.handlers.get(endpoint.subscription.function_name)
             if handler is None:
@@ -158,21 +204,6 @@ class LocalEventGrid:
             raise DeliveryError(f"validation failed: {failure}") from None
         if not isinstance(answer, dict) or answer.get("validationResponse") != code:
             raise DeliveryError("the subscriber did not echo the validation code")
-
-    async def _dead_letter(self, subscription: Subscription, envelope: dict[str, Any], error: DeliveryError,
-                           attempts: int) -> None:
-        log.error("subscription %s: dead-lettering event %s after %d attempts: %s",
-                  subscription.name, envelope["id"], attempts, error)
-        letter = {
-            **envelope,
-            "deadLetterReason": "MaxDeliveryAttemptsExceeded" if error.retry else "DeliveryFailed",
-            "deliveryAttempts": attempts,
-            "lastDeliveryOutcome": str(error),
-            "lastHttpStatusCode": error.status or 0,
-            "lastDeliveryAttemptTime": timestamp_now(),
-        }
-        blob = self.storage.container.get_blob_client(layout.dead_letter_blob(subscription.name, str(envelope["id"])))
-        await blob.upload_blob(json.dumps(letter).encode(), overwrite=True)
 
     async def _client(self) -> aiohttp.ClientSession:
         if self._session is None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.kernel.context import current_request
+
 PUSH = "push"
 DELETE = "delete"
 QUARANTINE = "quarantine"
@@ -50,6 +52,14 @@ class RequestInfo:
         if with_useragent:
             doc["useragent"] = self.useragent
         return doc
+
+
+def current_request_info() -> RequestInfo | None:
+    """The ``request`` of an event caused now: the current request (None outside one)."""
+    context = current_request()
+    if context is None:
+        return None
+    return RequestInfo(context.id, context.host, context.method, context.useragent)
 
 
 @dataclass(frozen=True)

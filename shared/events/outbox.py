@@ -1,7 +1,8 @@
 """The outbox: an event is stored in the transaction of the commit it describes, then published.
 
-A manifest PUT or DELETE adds :meth:`Outbox.row` to the entity-group transaction that commits it,
-so the event exists exactly when the commit happened. After the commit, :meth:`Outbox.committed`
+The outbox is the :class:`~shared.kernel.interfaces.EventSink` of the services that commit: a
+manifest PUT or DELETE adds :meth:`Outbox.operations` to the entity-group transaction that commits
+it, so the event exists exactly when the commit happened. After the commit, :meth:`Outbox.committed`
 publishes in the background (the response is not delayed) and deletes the row once the publisher
 accepted the event. Rows left behind by a crash or a failed publish are found by
 :meth:`Outbox.republish` (the timer function, or the web process's sweeper under ``make run``):
@@ -14,12 +15,12 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared.events.model import RegistryEvent
-from shared.events.publisher import EventPublisher
+from shared.kernel.container import Container
+from shared.kernel.interfaces import EventPublisher, TransactionOperation
 from shared.settings import Settings
 from shared.storage import layout
 from shared.storage.interfaces import Storage
@@ -33,14 +34,18 @@ _CLOSE_TIMEOUT = 30.0
 class Outbox:
     """Outbox rows in the repository partitions, and their publication."""
 
-    def __init__(self, storage: Storage, settings: Settings, publisher: EventPublisher) -> None:
+    def __init__(self, storage: Storage, settings: Settings, publisher: EventPublisher[RegistryEvent]) -> None:
         self.storage = storage
         self.settings = settings
         self.publisher = publisher
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def operations(self, partition: str, events: Sequence[RegistryEvent]) -> list[TransactionOperation]:
+        """The transaction operations that store ``events`` in ``partition`` (the repository's)."""
+        return [self.row(partition, event) for event in events]
+
     @staticmethod
-    def row(partition: str, event: RegistryEvent) -> tuple[Any, ...]:
+    def row(partition: str, event: RegistryEvent) -> TransactionOperation:
         """The transaction operation that stores ``event`` in ``partition`` (the repository's)."""
         return ("create", OutboxRow(partition, event.id, event.to_payload(), datetime.now(UTC)).to_entity())
 
@@ -109,12 +114,7 @@ class Outbox:
         await self.publisher.close()
 
 
-async def republish_outbox(settings: Settings) -> int:
-    """The plain function behind the ``republish_outbox`` timer: one sweep with its own registry."""
-    from shared.registry.registry import Registry
-
-    registry = await Registry.open(settings)
-    try:
-        return await registry.outbox.republish()
-    finally:
-        await registry.close()
+async def republish_outbox(container: Container) -> int:
+    """The plain function behind the ``republish_outbox`` timer: one sweep."""
+    outbox = await container.get(Outbox)
+    return await outbox.republish()

@@ -1,38 +1,19 @@
-"""Publishers: hand committed events to Event Grid (a topic), or to the local Event Grid.
+"""The Event Grid publisher: hands committed events to an Event Grid topic.
 
-:class:`EventPublisher` is the seam; :func:`create_publisher` picks the implementation from the
-settings: a topic endpoint means Azure Event Grid, none means the local delivery.
+It is one :class:`~shared.kernel.interfaces.EventPublisher`; the other is the local Event Grid
+(:mod:`shared.events.local`). The events capability (:mod:`shared.events.capability`) picks one
+from the settings: a topic endpoint means Azure Event Grid, none means the local delivery.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from shared.events.envelope import CLOUD_EVENT_SCHEMA, DATA_VERSION, EVENT_TYPES, event_data, subject
 from shared.events.model import RegistryEvent
 from shared.settings import Settings
-from shared.storage.interfaces import Storage
-
-#: A plain function an Event Grid-triggered function calls: it takes one delivered event.
-EventHandler = Callable[[Mapping[str, Any]], Awaitable[object]]
-
-
-class EventPublisher(Protocol):
-    """Publishes ACR events after the commit they describe."""
-
-    async def publish(self, events: Sequence[RegistryEvent]) -> None:
-        """Hand ``events`` over for delivery; return only once they are accepted, raise if not.
-
-        Accepted means Event Grid answered 200 (it then owns the retries), or, locally, that every
-        subscription got the event or dead-lettered it. Callers delete outbox rows only after this.
-        """
-        ...
-
-    async def close(self) -> None:
-        """Release connections (not part of publishing: called once when the registry closes)."""
-        ...
 
 
 def _time(timestamp: str) -> datetime:
@@ -91,13 +72,3 @@ class EventGridPublisher:
         await self.client.close()
         if self._owns_credential:
             await self._credential.close()
-
-
-def create_publisher(settings: Settings, storage: Storage,
-                     handlers: Mapping[str, EventHandler]) -> EventPublisher:
-    """Event Grid when a topic endpoint is set, else the local Event Grid calling ``handlers``."""
-    if settings.events.eventgrid_endpoint:
-        return EventGridPublisher(settings)
-    from shared.events.local import LocalEventGrid
-
-    return LocalEventGrid(settings, storage, handlers)

@@ -1,5 +1,5 @@
-"""Durable delivery built from stacked pieces: a backoff schedule, one attempt, a scheduler for the
-next attempt, and a dead-letter sink.
+"""Delivery built from stacked pieces: a backoff schedule, one attempt, a scheduler for the next
+attempt, and a dead-letter sink (distribution's ``notifications/endpoint.go`` stacks the same).
 
 A delivery is a job with an attempt number. After each attempt :meth:`RetryPolicy.after` is done
 (delivered), or after a failure that may be retried hands the next attempt to the
@@ -7,12 +7,16 @@ A delivery is a job with an attempt number. After each attempt :meth:`RetryPolic
 cannot be retried) hands the job to the :class:`DeadLetters`.
 Nothing waits in memory between attempts, so a schedule spans hours and survives restarts when the
 scheduler is durable (webhooks: a storage queue message per attempt, with a visibility timeout).
-Filtering (which deliveries exist at all) happens before a job is made.
+The local Event Grid stacks the same pieces with :class:`InMemoryScheduler` (its attempts wait in
+the publishing task, as Event Grid's own retries wait in Azure) and drives them with
+:func:`deliver`. Filtering (which deliveries exist at all) happens before a job is made.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -52,6 +56,7 @@ class Outcome:
     delivered: bool
     reason: str = ""
     retry: bool = True
+    status: int | None = None  # the HTTP status of the last answer, if there was one
 
 
 class Scheduler(Protocol[Job_contra]):
@@ -87,3 +92,34 @@ class RetryPolicy(Generic[Job]):
             return "retrying"
         await self.dead_letters.dead_letter(job, attempt, outcome)
         return "dead"
+
+
+class InMemoryScheduler(Generic[Job]):
+    """A scheduler whose later attempts wait in this process: :meth:`schedule` notes a job's next
+    attempt and :meth:`due` waits for it (nothing survives a restart: the caller owns the job)."""
+
+    def __init__(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self._sleep = sleep
+        self._next: dict[int, tuple[int, float]] = {}
+
+    async def schedule(self, job: Job, attempt: int, delay: float) -> None:
+        """Note that attempt ``attempt`` of ``job`` is due in ``delay`` seconds."""
+        self._next[id(job)] = (attempt, delay)
+
+    async def due(self, job: Job) -> int:
+        """Wait until ``job``'s next attempt is due; its number."""
+        attempt, delay = self._next.pop(id(job))
+        await self._sleep(delay)
+        return attempt
+
+
+async def deliver(job: Job, attempt: Callable[[Job], Awaitable[Outcome]], policy: RetryPolicy[Job],
+                  scheduler: InMemoryScheduler[Job]) -> str:
+    """Make attempts of ``job`` until it is delivered or dead-lettered (``policy`` decides, with
+    ``scheduler`` as its scheduler); ``delivered`` or ``dead``."""
+    number = 1
+    while True:
+        verdict = await policy.after(job, number, await attempt(job))
+        if verdict != "retrying":
+            return verdict
+        number = await scheduler.due(job)

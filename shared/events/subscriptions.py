@@ -1,56 +1,30 @@
-"""The Event Grid subscriptions of the registry's topic: the one definition.
+"""The Event Grid subscriptions of the registry's topic, derived from the event consumers.
 
-Bicep (infra) creates exactly these subscriptions on the Event Grid topic, each delivering to an
-Event Grid-triggered function of this app; the local Event Grid (``shared.events.local``) reads
-the same list, so filters behave the same with and without Azure. Print them as JSON for the
-infrastructure with ``python -m shared.events.subscriptions``.
+Each consumer a capability registers (``Configurator.add_consumer``) is one subscription: Bicep
+(``infra/main.bicep``'s ``eventSubscriptions``, which a parity test compares with these) creates
+exactly these on the Event Grid topic, each delivering to the consumer's Event Grid-triggered
+function, and the local Event Grid (:mod:`shared.events.local`) delivers by the same filters, so
+they behave the same with and without Azure. ``python -m shared.composition subscriptions``
+prints them as JSON for the infrastructure.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import asdict
+from typing import Any
 
-from shared.events.envelope import CHART_DELETED, CHART_PUSHED, IMAGE_DELETED, IMAGE_PUSHED, IMAGE_QUARANTINED
-
-
-@dataclass(frozen=True)
-class Subscription:
-    """An Event Grid event subscription whose endpoint is an Azure Function of this app."""
-
-    name: str  # the event subscription's name (3-64 letters, digits, hyphens)
-    function_name: str  # the Event Grid-triggered function it delivers to
-    included_event_types: tuple[str, ...]
-    subject_begins_with: str = ""
-    subject_ends_with: str = ""
-    max_delivery_attempts: int = 30
-    event_time_to_live_minutes: int = 1440
-    dead_letter: bool = True  # dead-letter to the registry's container, under deadletter/
-
-    def matches(self, event_type: str, subject: str) -> bool:
-        """Whether Event Grid would deliver an event of this type and subject here."""
-        return (
-            event_type in self.included_event_types
-            and subject.startswith(self.subject_begins_with)
-            and subject.endswith(self.subject_ends_with)
-        )
+from shared.kernel.jobs import EventConsumer, Subscription
 
 
-WEBHOOK_FANOUT = "webhook_fanout"
-
-SUBSCRIPTIONS: tuple[Subscription, ...] = (
-    Subscription(
-        name="webhooks",
-        function_name=WEBHOOK_FANOUT,
-        included_event_types=(IMAGE_PUSHED, IMAGE_DELETED, CHART_PUSHED, CHART_DELETED, IMAGE_QUARANTINED),
-    ),
-)
+def subscriptions_of(consumers: Iterable[EventConsumer]) -> tuple[Subscription, ...]:
+    """The subscription of each consumer, in the order they were registered."""
+    return tuple(consumer.subscription for consumer in consumers)
 
 
-def main() -> None:
-    """Print the subscriptions as JSON (for Bicep parameter files and reviewers)."""
-    print(json.dumps([asdict(s) for s in SUBSCRIPTIONS], indent=2))
+def document(subscriptions: Iterable[Subscription]) -> list[dict[str, Any]]:
+    """The subscriptions as JSON-ready objects (their dataclass fields)."""
+    return [asdict(s) for s in subscriptions]
 
 
-if __name__ == "__main__":
-    main()
+__all__ = ["Subscription", "document", "subscriptions_of"]

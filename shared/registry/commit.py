@@ -31,7 +31,7 @@ from azure.data.tables import EntityProperty, TableTransactionError
 
 from shared.errors import Locked, Unavailable
 from shared.events.model import RegistryEvent
-from shared.events.outbox import Outbox
+from shared.kernel.interfaces import EventSink
 from shared.oci.errors import InvalidManifest
 from shared.storage import layout
 from shared.storage.interfaces import Storage
@@ -104,14 +104,14 @@ def _busy() -> Unavailable:
                        retry_after=RETRY_AFTER_SECONDS)
 
 
-def check_sizes(change: Commit) -> None:
-    """InvalidManifest when a row ``change`` writes would exceed a table limit (a Helm chart's
-    40,000-character title, say), before anything is written."""
+def check_sizes(change: Commit, events: EventSink[RegistryEvent]) -> None:
+    """InvalidManifest when a row ``change`` writes (``events``' rows among them) would exceed a
+    table limit (a Helm chart's 40,000-character title, say), before anything is written."""
     now = _now()
     rows = [replace(change.manifest, created=now, updated=now).to_entity()]
     if change.referrer is not None:
         rows.append(change.referrer.to_entity())
-    rows += [Outbox.row(change.partition, event)[1] for event in change.events]
+    rows += [operation[1] for operation in events.operations(change.partition, change.events)]
     for row in rows:
         if (name := oversized(row)) is not None:
             raise InvalidManifest(f"the manifest's {name} is too large to store", detail={"property": name})
@@ -120,8 +120,9 @@ def check_sizes(change: Commit) -> None:
 class Committer:
     """Commits manifests of one registry."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, events: EventSink[RegistryEvent]) -> None:
         self.storage = storage
+        self.events = events
 
     async def commit(self, change: Commit) -> None:
         """Write ``change`` atomically; LOCKED if its tag is write-locked, UNAVAILABLE (503,
@@ -170,7 +171,7 @@ class Committer:
                                                         "match_condition": MatchConditions.IfNotModified}))
         if change.referrer is not None:
             ops.append(("upsert", change.referrer.to_entity(), {"mode": "replace"}))
-        ops += [Outbox.row(partition, event) for event in change.events]
+        ops += self.events.operations(partition, change.events)
         try:
             await self.storage.repos.submit_transaction(ops)
         except TableTransactionError as error:

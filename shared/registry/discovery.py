@@ -8,6 +8,7 @@ from shared.oci.digest import Digest
 from shared.oci.manifest import Descriptor
 from shared.oci.names import MAX_NAME_LENGTH
 from shared.registry.errors import InvalidPageSize, RepositoryUnknown
+from shared.registry.locks import listed
 from shared.storage import layout
 from shared.storage.interfaces import Storage
 from shared.storage.queries import get_or_none, prefix_range
@@ -96,7 +97,7 @@ class DiscoveryService:
                             results_per_page=min((n or MAX_PAGE) + 1, MAX_PAGE + 1))
         items: list[str] = []
         async for row in rows:
-            if row.get("can_list") is False:  # locked with listEnabled: false (ACR hides it)
+            if not listed(row):  # locked with listEnabled: false (ACR hides it)
                 continue
             if n is not None and len(items) == n:
                 return Page(items, True)

@@ -2,16 +2,20 @@
 
 A flag lives on the repository's catalog row, the ``t|`` tag row or the ``m|`` manifest row
 (see ``shared/storage/layout.py``); a missing flag means enabled. :meth:`LockService.check`
-refuses an operation that a flag forbids with ACR's "operation is disallowed" error.
+refuses an operation that a flag forbids with ACR's "operation is disallowed" error; which flag
+governs which :class:`~shared.kernel.operations.Operation` is :data:`FLAG_OF`, the one mapping.
+``listEnabled`` hides a repository, tag or manifest from listings: :func:`listed` is the one test.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from shared.errors import Locked
+from shared.kernel.operations import Operation
 from shared.oci.names import is_tag
 from shared.storage import layout
 from shared.storage.interfaces import Storage
@@ -27,6 +31,25 @@ FLAGS = {"deleteEnabled": "can_delete", "writeEnabled": "can_write", "readEnable
          "listEnabled": "can_list"}
 
 
+#: operation -> the flag that must not be false for it (on the repository, and on the tag and
+#: manifest the operation touches)
+FLAG_OF: dict[Operation, str] = {
+    Operation.READ_MANIFEST: "can_read", Operation.READ_BLOB: "can_read",
+    Operation.WRITE_MANIFEST: "can_write", Operation.START_UPLOAD: "can_write", Operation.READ_UPLOAD: "can_write",
+    Operation.WRITE_UPLOAD: "can_write", Operation.FINISH_UPLOAD: "can_write", Operation.CANCEL_UPLOAD: "can_write",
+    Operation.DELETE_MANIFEST: "can_delete", Operation.DELETE_TAG: "can_delete", Operation.DELETE_BLOB: "can_delete",
+    Operation.DELETE_REPOSITORY: "can_delete",
+}
+#: The operations lock flags govern (the lock check is attached to these).
+LOCKED_OPERATIONS = tuple(FLAG_OF)
+
+
+def listed(entity: Mapping[str, Any] | None) -> bool:
+    """Whether a repository's, tag's or manifest's stored entity may be listed (``listEnabled``
+    is not false)."""
+    return entity is None or Locks.from_entity(entity).allows("can_list")
+
+
 def changeable_attributes(locks: Locks | None) -> dict[str, bool]:
     """The ``changeableAttributes`` of a row's flags (every flag true when absent)."""
     locks = locks or Locks()
@@ -37,7 +60,9 @@ def changeable_attributes(locks: Locks | None) -> dict[str, bool]:
 #: Pulls are the hot path and these flags rarely change: a read lock set on another instance takes
 #: effect within this many seconds; write and delete locks, and tag flags, are always read fresh.
 READ_CACHE_SECONDS = 2.0
-_READS = frozenset({"read_manifest", "read_blob"})
+_READS = frozenset({Operation.READ_MANIFEST, Operation.READ_BLOB})
+_MANIFEST_OPERATIONS = frozenset({Operation.READ_MANIFEST, Operation.WRITE_MANIFEST, Operation.DELETE_MANIFEST,
+                                  Operation.DELETE_TAG})
 _CACHE_LIMIT = 10_000
 
 
@@ -67,16 +92,14 @@ class LockService:
     async def _row(self, partition: str, key: str, kind: type[L]) -> L | None:
         return await get_or_none(self.storage.repos, partition, key, kind)
 
-    async def check(self, operation: str, repository: str, reference: str = "",
+    async def check(self, operation: Operation, repository: str, reference: str = "",
                     seen: dict[str, Any] | None = None) -> None:
-        """Raise LOCKED when a flag forbids ``operation`` (see :mod:`shared.api.access`).
+        """Raise LOCKED when a flag forbids ``operation`` on ``repository`` (and ``reference``).
 
         The tag row a read looks at is put in ``seen`` (by row key), so the handler that serves
         the same request need not read it again.
         """
-        flag = {"read_manifest": "can_read", "read_blob": "can_read", "write_manifest": "can_write",
-                "write_blob": "can_write", "delete_manifest": "can_delete", "delete_tag": "can_delete",
-                "delete_blob": "can_delete", "delete_repository": "can_delete"}.get(operation)
+        flag = FLAG_OF.get(operation)
         if flag is None:
             return
         read = operation in _READS
@@ -88,10 +111,10 @@ class LockService:
         if any(row is not None and not row.locks.allows(flag) for row in (repo_row, *rows)):
             raise Locked()
 
-    async def _reference_rows(self, operation: str, repository: str, reference: str,
+    async def _reference_rows(self, operation: Operation, repository: str, reference: str,
                               seen: dict[str, Any]) -> list[LockedRow | None]:
         """The tag and manifest rows whose flags also govern ``operation`` (read beside the repository's)."""
-        if operation not in ("read_manifest", "write_manifest", "delete_manifest", "delete_tag") or not reference:
+        if operation not in _MANIFEST_OPERATIONS or not reference:
             return []
         partition = layout.encode_repository(repository)
         rows: list[LockedRow | None] = []
@@ -106,7 +129,7 @@ class LockService:
             rows.append(await self._cached_row(partition, layout.manifest_key(reference), ManifestRow))
         else:
             rows.append(await self._row(partition, layout.manifest_key(reference), ManifestRow))
-            if operation == "delete_manifest":
+            if operation is Operation.DELETE_MANIFEST:
                 rows.extend(await self._tags_of(partition, reference))
         return rows
 

@@ -2,7 +2,9 @@
 
 A manifest, the tag that names it and its referrer row live in the repository's table
 partition, so one entity-group transaction writes them together (:mod:`shared.registry.commit`);
-what a manifest references is checked first (:mod:`shared.registry.references`).
+what a manifest references is checked first (:mod:`shared.registry.references`). The events a
+push or delete causes go to the :class:`~shared.kernel.interfaces.EventSink` (the outbox) in the
+same transaction, carrying the current request (:mod:`shared.kernel.context`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from azure.data.tables import TableTransactionError
 from azure.storage.blob import ContentSettings
 
 from shared.errors import Unavailable
-from shared.events.model import Chart, RegistryEvent, RequestInfo, chart_of, delete_event, push_event
-from shared.events.outbox import Outbox
+from shared.events.model import Chart, RegistryEvent, chart_of, current_request_info, delete_event, push_event
+from shared.kernel.interfaces import EventSink
 from shared.oci.digest import Digest
 from shared.oci.errors import InvalidDigest, InvalidManifest, InvalidTag
 from shared.oci.manifest import Manifest, parse_manifest
@@ -71,18 +73,17 @@ def _too_many_annotations() -> InvalidManifest:
 class ManifestService:
     """Puts, gets and deletes manifests and tags of one registry."""
 
-    def __init__(self, storage: Storage, blobs: BlobService, outbox: Outbox | None = None) -> None:
+    def __init__(self, storage: Storage, blobs: BlobService, events: EventSink[RegistryEvent]) -> None:
         self.storage = storage
         self.blobs = blobs
-        self.outbox = outbox
-        self.committer = Committer(storage)
+        self.events = events
+        self.committer = Committer(storage, events)
 
-    async def put(self, repository: str, reference: str, raw: bytes, content_type: str,
-                  request: RequestInfo | None = None) -> PushResult:
+    async def put(self, repository: str, reference: str, raw: bytes, content_type: str) -> PushResult:
         """Store ``raw`` under ``reference``: a tag (the manifest is then known by its sha256
         digest), or the manifest's own digest of any supported algorithm.
 
-        The push event (``request`` says who asked) commits with the manifest, in the outbox.
+        The push event (with the current request) commits with the manifest, in the event sink.
         """
         tag = validate_tag(reference) if is_tag(reference) else None
         expected = None if tag is not None else Digest.parse(reference)
@@ -99,10 +100,10 @@ class ManifestService:
         if chart is not None:
             row = replace(row, chart_name=chart.name, chart_version=chart.version)
         event = push_event(repository, str(manifest.digest), manifest.media_type, len(manifest.raw), tag,
-                           request, chart)
-        events = (event,) if self.outbox is not None else ()
+                           current_request_info(), chart)
+        events = (event,)
         change = Commit(row, tag, referrer, events)
-        check_sizes(change)
+        check_sizes(change, self.events)
         if not row.content:
             blob = self.storage.container.get_blob_client(layout.manifest_blob(str(manifest.digest)))
             await blob.upload_blob(manifest.raw, overwrite=True,
@@ -112,8 +113,7 @@ class ManifestService:
         except ResourceExistsError:
             pass
         await self.committer.commit(change)
-        if self.outbox is not None:
-            self.outbox.committed(change.partition, events)
+        self.events.committed(change.partition, events)
         return PushResult(manifest, tag, events)
 
     async def get(self, repository: str, reference: str, with_content: bool = True,
@@ -144,7 +144,7 @@ class ManifestService:
                 content = await (await blob.download_blob()).readall()
         return StoredManifest(digest, row.media_type, row.size, content)
 
-    async def delete(self, repository: str, reference: str, request: RequestInfo | None = None) -> Digest:
+    async def delete(self, repository: str, reference: str) -> Digest:
         """Delete a tag, or a manifest with every tag and referrer row that points at it.
 
         Deleting a manifest (not a tag alone) commits its delete event with the manifest's row,
@@ -167,12 +167,11 @@ class ManifestService:
                 if attempt:
                     return Digest.parse(digest)  # a concurrent delete won, and its event tells
                 raise ManifestUnknown(detail={"reference": reference})
-            if await self._delete_manifest(partition, repository, row, request):
+            if await self._delete_manifest(partition, repository, row):
                 return Digest.parse(digest)
         raise Unavailable("the manifest keeps changing; retry later", retry_after=1)
 
-    async def _delete_manifest(self, partition: str, repository: str, row: ManifestRow,
-                               request: RequestInfo | None) -> bool:
+    async def _delete_manifest(self, partition: str, repository: str, row: ManifestRow) -> bool:
         """Delete the tags and referrer row of the manifest ``row``, then the row itself if it
         is unchanged; False when it changed (tagged again) meanwhile."""
         digest = row.digest
@@ -188,9 +187,9 @@ class ManifestService:
             await self._delete_rows(partition, rows[start:start + 99])
         final: list[Any] = [("delete", {"PartitionKey": partition, "RowKey": layout.manifest_key(digest)},
                              {"etag": row.etag, "match_condition": MatchConditions.IfNotModified})]
-        event = delete_event(repository, digest, row.media_type, request, row.size, _chart_of_row(row))
-        if self.outbox is not None:
-            final.append(Outbox.row(partition, event))
+        event = delete_event(repository, digest, row.media_type, current_request_info(), row.size,
+                             _chart_of_row(row))
+        final += self.events.operations(partition, [event])
         try:
             await self.storage.repos.submit_transaction(final)
         except TableTransactionError as error:
@@ -198,8 +197,7 @@ class ManifestService:
             if code in ("UpdateConditionNotSatisfied", "ResourceNotFound"):
                 return False
             raise
-        if self.outbox is not None:
-            self.outbox.committed(partition, [event])
+        self.events.committed(partition, [event])
         return True
 
     async def _delete_rows(self, partition: str, rows: list[tuple[str, str | None]]) -> None:

@@ -13,7 +13,7 @@ from shared.registry.locks import FLAGS, LockService, changeable_attributes
 from shared.registry.manifests import ManifestService
 from shared.storage import layout
 from shared.storage.interfaces import Storage
-from shared.storage.queries import get_or_none, partition_rows, prefix_range, typed
+from shared.storage.queries import get_or_none, prefix_range, typed
 from shared.storage.rows import CatalogRow, Locks, ManifestRow, TagRow, keys
 
 R = TypeVar("R", CatalogRow, TagRow, ManifestRow)
@@ -37,7 +37,7 @@ class MetadataService:
     """Answers the metadata API from the repository table."""
 
     def __init__(self, storage: Storage, manifests: ManifestService, registry_name: str,
-                 locks: LockService | None = None) -> None:
+                 locks: LockService) -> None:
         self.storage = storage
         self.manifest_service = manifests
         self.registry_name = registry_name
@@ -63,14 +63,7 @@ class MetadataService:
     async def _set_locks(self, row: CatalogRow | TagRow | ManifestRow, body: Any) -> None:
         await self.storage.repos.update_entity({**keys(row.to_entity()), **lock_update(body).to_entity()},
                                                mode="merge")
-        if self.locks is not None:
-            self.locks.forget()
-
-    async def unlisted_repositories(self) -> set[str]:
-        """Repositories whose ``listEnabled`` is false (left out of the catalog)."""
-        rows = partition_rows(self.storage.repos, layout.CATALOG_PARTITION, where="can_list eq false",
-                              select=["RowKey"])
-        return {layout.decode_repository(r["RowKey"]) async for r in rows}
+        self.locks.forget()
 
     async def repository(self, repository: str) -> dict[str, Any]:
         """``{registry, imageName, createdTime, lastUpdateTime, manifestCount, tagCount, changeableAttributes}``."""

@@ -18,9 +18,8 @@ from typing import Any
 
 from shared.events.envelope import event_of
 from shared.events.model import timestamp_now
+from shared.kernel.container import Container
 from shared.settings import Settings
-from shared.storage.accounts import StorageAccount
-from shared.storage.clients import StorageClients
 from shared.storage.interfaces import Storage
 from shared.webhooks.deliveries import DEAD, QUEUED, DeliveryQueue, DeliveryStore, Message
 from shared.webhooks.delivery import DeliveryWorker
@@ -119,42 +118,16 @@ class WebhookService:
         await self.sender.close()
 
 
-async def _with_service(settings: Settings, ensure: bool) -> tuple[StorageClients, WebhookService]:
-    storage = StorageClients(StorageAccount.from_settings(settings))
-    if ensure:
-        try:
-            await storage.ensure()
-        except BaseException:
-            await storage.close()
-            raise
-    return storage, WebhookService(storage, settings)
+async def fan_out_event(container: Container, envelope: Mapping[str, Any]) -> int:
+    """The plain function behind the ``webhook_fanout`` Event Grid trigger: one event."""
+    return await (await container.get(WebhookService)).handle_event(envelope)
 
 
-async def fan_out_event(settings: Settings, envelope: Mapping[str, Any]) -> int:
-    """The plain function behind the ``webhook_fanout`` trigger: one event, own storage clients."""
-    storage, service = await _with_service(settings, ensure=True)
-    try:
-        return await service.handle_event(envelope)
-    finally:
-        await service.close()
-        await storage.close()
-
-
-async def deliver_webhook(settings: Settings, message: str) -> str:
+async def deliver_webhook(container: Container, message: str) -> str:
     """The plain function behind the ``webhook_delivery`` queue trigger: one attempt."""
-    storage, service = await _with_service(settings, ensure=False)
-    try:
-        return await service.deliver(message)
-    finally:
-        await service.close()
-        await storage.close()
+    return await (await container.get(WebhookService)).deliver(message)
 
 
-async def dead_letter_poisoned(settings: Settings, message: str) -> None:
+async def dead_letter_poisoned(container: Container, message: str) -> None:
     """The plain function behind the ``webhook_delivery_poison`` queue trigger."""
-    storage, service = await _with_service(settings, ensure=False)
-    try:
-        await service.poisoned(message)
-    finally:
-        await service.close()
-        await storage.close()
+    await (await container.get(WebhookService)).poisoned(message)

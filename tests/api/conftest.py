@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from shared.api.app import create_app
+from shared.composition import create_app
 from shared.settings import Settings
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
 

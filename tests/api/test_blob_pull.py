@@ -10,7 +10,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from shared.api.app import create_app
+from shared.composition import create_app
 from shared.settings import Settings
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
 from tests.oci import push_blob

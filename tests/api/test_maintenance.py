@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import httpx
 
-from shared.maintenance import purge_stale_uploads
-from shared.registry.registry import Registry
+from shared.composition import Registry
+from shared.registry.maintenance import purge_stale_uploads
 from shared.settings import Settings
 from shared.storage.blocks import commit_once
 from tests.oci import digest_of, push_blob
@@ -22,9 +22,9 @@ async def test_purge_cancels_stale_uploads_and_keeps_content(
     location = (await client.post("/v2/stale/blobs/uploads/")).headers["location"]
     assert (await client.patch(location, content=b"half an upload")).status_code == 202
     assert len(await storage.rows("uploads")) == 1
-    assert await purge_stale_uploads(settings) == 0  # nothing is old enough yet
     registry = await Registry.open(settings)
     try:
+        assert await purge_stale_uploads(registry.container) == 0  # nothing is old enough yet
         assert await registry.uploads.purge_stale(timedelta(seconds=-5)) == 1
     finally:
         await registry.close()

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scripts.azurite import Azurite
-from shared.api.app import create_app
+from shared.composition import create_app
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, test_settings
 from tests.manifest_helpers import everything
 from tests.oci import digest_of, push_blob

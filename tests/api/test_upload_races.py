@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-from shared.registry.registry import Registry
+from shared.composition import Registry
 from tests.oci import digest_of, fetch_blob, push_blob
 from tests.storage import StorageProbe
 

@@ -12,7 +12,7 @@ import httpx
 from azure.data.tables import EdmType, EntityProperty
 from azure.storage.blob import BlobBlock
 
-from shared.registry.registry import Registry
+from shared.composition import Registry
 from shared.settings import Settings
 from tests.oci import digest_of, fetch_blob, push_blob
 from tests.storage import StorageProbe

@@ -177,7 +177,7 @@ async def test_automatic_mount_without_from(client: httpx.AsyncClient) -> None:
 
 async def test_chunk_min_length_is_advertised(azurite: object, settings: object) -> None:
 
-    from shared.api.app import create_app
+    from shared.composition import create_app
     from shared.settings import Settings
 
     assert isinstance(settings, Settings)
@@ -279,7 +279,7 @@ async def test_wrong_sha512_digest_at_the_final_put_stores_nothing(
 async def test_sha512_of_a_blob_of_many_blocks_is_verified_piece_by_piece(settings: object) -> None:
     from dataclasses import replace
 
-    from shared.api.app import create_app
+    from shared.composition import create_app
     from shared.settings import Settings
 
     assert isinstance(settings, Settings)

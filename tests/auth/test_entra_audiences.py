@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from shared.api.app import create_app
+from shared.composition import create_app
 from shared.settings import Settings
 from tests.auth.helpers import SERVICE
 from tests.auth_helpers import TestIssuer

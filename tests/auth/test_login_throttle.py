@@ -9,7 +9,7 @@ import asyncio
 import httpx
 from starlette.applications import Starlette
 
-from shared.api.app import create_app
+from shared.composition import create_app
 from shared.settings import Settings
 from tests.auth.helpers import SERVICE, client_from, scoped_token
 from tests.auth_helpers import basic

@@ -10,8 +10,8 @@ import asyncio
 import httpx
 from starlette.applications import Starlette
 
-from shared.api.app import create_app
 from shared.auth.service import NULL_GUID
+from shared.composition import create_app
 from shared.settings import Settings
 from tests.auth.helpers import SERVICE, offline_login, payload, refresh, scoped_token
 from tests.auth_helpers import basic, bearer, push_image

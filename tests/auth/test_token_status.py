@@ -12,7 +12,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from shared.api.app import create_app
+from shared.composition import create_app
 from shared.settings import Settings
 from tests.auth.helpers import SERVICE, scoped_token
 from tests.auth_helpers import basic, bearer, push_image

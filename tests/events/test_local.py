@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from shared.composition import SUBSCRIPTIONS
 from shared.events.local import LocalEventGrid
 from shared.events.model import RequestInfo, delete_event, push_event
 from shared.settings import Settings
@@ -36,7 +37,7 @@ async def clients(settings: Settings) -> AsyncIterator[StorageClients]:
 def _grid(settings: Settings, storage: StorageClients, handlers: Mapping[str, Any] | None = None,
           **env: str) -> LocalEventGrid:
     return LocalEventGrid(settings.with_env(REGISTRY_EVENTS_RETRY_MS="10", REGISTRY_EVENTS_MAX_ATTEMPTS="3", **env),
-                          storage, handlers or {})
+                          storage, handlers or {}, SUBSCRIPTIONS)
 
 
 async def _dead_letter(storage: StorageClients, subscription: str, event_id: str) -> dict[str, Any]:

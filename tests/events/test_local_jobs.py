@@ -14,18 +14,13 @@ import httpx
 import pytest
 
 from scripts.run_local import local_environment
-from shared import local_jobs
-from shared.api.app import create_app
-from shared.jobs import (
-    PURGE_STALE_UPLOADS,
-    QUEUE_CONNECTION,
-    QUEUE_HOST_SETTINGS,
-    QUEUES,
-    REPUBLISH_OUTBOX,
-    TIMERS,
-    Timer,
-)
-from shared.local_jobs import next_run, run_timer
+from shared.api.capability import PURGE_STALE_UPLOADS
+from shared.composition import CAPABILITIES, TIMERS, configure, create_app
+from shared.composition import QUEUE_JOBS as QUEUES
+from shared.events.capability import REPUBLISH_OUTBOX
+from shared.kernel.configurator import Configurator
+from shared.kernel.jobs import QUEUE_CONNECTION, Timer
+from shared.local_jobs import QUEUE_HOST_SETTINGS, next_run, run_timer
 from shared.settings import Settings
 from shared.storage.accounts import StorageAccount
 from shared.storage.clients import StorageClients
@@ -111,9 +106,11 @@ async def test_the_web_process_runs_timers_and_the_queue_consumer_when_asked(
     async def tick(given: Settings) -> None:
         ticks.append(datetime.now(UTC))
 
-    monkeypatch.setattr(local_jobs, "TIMERS", (*TIMERS, Timer("every_second", "* * * * * *", tick)))
+    def every_second(config: Configurator) -> None:
+        config.add_timer(Timer("every_second", "* * * * * *", tick))
+
     settings = settings.with_env(REGISTRY_BACKGROUND_JOBS="true", REGISTRY_WEBHOOK_ALLOW_PRIVATE="true")
-    app = create_app(settings)
+    app = create_app(settings, configure((*CAPABILITIES, every_second)))
     storage = StorageClients(StorageAccount.from_settings(settings))
     try:
         async with app.router.lifespan_context(app):

@@ -7,6 +7,7 @@ import json
 import jsonschema
 import pytest
 
+from shared.composition import SUBSCRIPTIONS
 from shared.events.envelope import event_of, subject, to_cloud_event, to_envelope, to_event_grid
 from shared.events.model import (
     HELM_CONFIG,
@@ -17,7 +18,7 @@ from shared.events.model import (
     push_event,
     repository_delete_events,
 )
-from shared.events.subscriptions import SUBSCRIPTIONS, Subscription
+from shared.kernel.jobs import Subscription
 from shared.settings import Settings, SettingsError
 from tests.events.schemas import validate_cloud_event, validate_event_grid, validate_payload
 

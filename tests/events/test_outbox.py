@@ -11,9 +11,8 @@ import pytest
 from starlette.applications import Starlette
 
 from scripts.azurite import Azurite
-from shared.api.http import open_registry
+from shared.composition import Registry, open_registry
 from shared.events.model import HELM_CONFIG
-from shared.registry.registry import Registry
 from shared.settings import Settings
 from shared.storage import layout
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, test_settings
@@ -129,7 +128,7 @@ async def test_settings_without_events_still_push(azurite: Azurite, receiver: Re
     """A publisher that cannot be reached never fails a push: the event waits in the outbox."""
     settings = test_settings(azurite, REGISTRY_EVENTGRID_ENDPOINT="http://127.0.0.1:9/api/events",
                              REGISTRY_EVENTGRID_KEY="k")
-    from shared.api.app import create_app
+    from shared.composition import create_app
 
     app = create_app(settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r.test",

@@ -18,7 +18,7 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 from scripts.azurite import Azurite
-from shared.api.app import create_app
+from shared.composition import create_app
 from shared.settings import Settings
 from shared.storage import layout
 from shared.storage.accounts import StorageAccount

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from shared.api.boundary import ErrorBoundary
 from shared.api.errors import MANAGEMENT_API, V2_API
-from shared.capabilities import ERROR_GROUPS
+from shared.composition import ERROR_GROUPS
 from shared.errors import (
     DomainError,
     Locked,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.capabilities import SETTINGS, SETTINGS_GROUPS, load_settings
+from shared.composition import SETTINGS, SETTINGS_GROUPS, load_settings
 from shared.settings import CORE_GROUPS, RegistrySettings, Settings, SettingsError, SettingsGroup, env_names, setting
 from shared.webhooks.settings import WebhookSettings
 

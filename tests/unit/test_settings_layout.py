@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.capabilities import SETTINGS
+from shared.composition import SETTINGS
 from shared.settings import Settings, SettingsError
 from shared.storage import layout
 

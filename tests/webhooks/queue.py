@@ -7,10 +7,11 @@ import base64
 import json
 from typing import Any
 
-from shared.jobs import WEBHOOK_DELIVERY, WEBHOOK_DELIVERY_POISON
+from shared.composition import open_container
 from shared.local_jobs import QueueConsumer, consumer
 from shared.settings import Settings
 from shared.storage.clients import StorageClients
+from shared.webhooks.capability import WEBHOOK_DELIVERY, WEBHOOK_DELIVERY_POISON
 
 
 async def queued(storage: StorageClients) -> int:
@@ -42,8 +43,9 @@ async def take(storage: StorageClients) -> dict[str, Any]:
 
 async def drain(settings: Settings, storage: StorageClients, within: float = 30.0) -> int:
     """Run the delivery consumer (and the poison one) until the queue is empty; messages processed."""
-    deliveries = consumer(WEBHOOK_DELIVERY, settings, storage)
-    poison = consumer(WEBHOOK_DELIVERY_POISON, settings, storage)
+    container = await open_container(settings)
+    deliveries = consumer(WEBHOOK_DELIVERY, container)
+    poison = consumer(WEBHOOK_DELIVERY_POISON, container)
     processed = 0
     deadline = asyncio.get_running_loop().time() + within
     try:
@@ -58,6 +60,7 @@ async def drain(settings: Settings, storage: StorageClients, within: float = 30.
                 await asyncio.sleep(0.1)
     finally:
         await _close(deliveries, poison)
+        await container.close()
 
 
 async def _close(*consumers: QueueConsumer) -> None:

@@ -15,7 +15,7 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from scripts.azurite import Azurite
-from shared.capabilities import load_settings
+from shared.composition import load_settings
 from shared.events.envelope import to_event_grid
 from shared.events.model import RequestInfo, push_event
 from shared.settings import Settings
@@ -80,10 +80,12 @@ async def _row(storage: StorageClients, webhook: str, event_id: str) -> dict[str
 
 async def _consume_until(settings: Settings, storage: StorageClients, done: Any, within: float) -> None:
     """Run the queue consumer (as ``make run`` does) until ``done()``."""
-    from shared.jobs import WEBHOOK_DELIVERY
+    from shared.composition import open_container
     from shared.local_jobs import consumer
+    from shared.webhooks.capability import WEBHOOK_DELIVERY
 
-    worker = consumer(WEBHOOK_DELIVERY, settings, storage)
+    container = await open_container(settings)
+    worker = consumer(WEBHOOK_DELIVERY, container)
     deadline = asyncio.get_running_loop().time() + within
     try:
         while not done():
@@ -93,6 +95,7 @@ async def _consume_until(settings: Settings, storage: StorageClients, done: Any,
     finally:
         await worker.queue.close()
         await worker.poison.close()
+        await container.close()
 
 
 async def test_an_endpoint_down_during_ten_pushes_gets_each_exactly_once_when_back(
@@ -236,10 +239,12 @@ async def test_a_message_the_function_keeps_failing_on_is_dead_lettered_from_the
     # A row the function cannot read (as if written by a broken version): every attempt raises.
     await storage.events.update_entity({"PartitionKey": layout.webhook_delivery_partition("poison1"),
                                         "RowKey": event.id, "seq": "not a number"}, mode="merge")
-    from shared.jobs import WEBHOOK_DELIVERY, WEBHOOK_DELIVERY_POISON
+    from shared.composition import open_container
     from shared.local_jobs import consumer
+    from shared.webhooks.capability import WEBHOOK_DELIVERY, WEBHOOK_DELIVERY_POISON
 
-    deliveries = consumer(WEBHOOK_DELIVERY, settings, storage)
+    container = await open_container(settings)
+    deliveries = consumer(WEBHOOK_DELIVERY, container)
     deliveries.retry_after = 0
     try:
         for _ in range(5):
@@ -250,12 +255,13 @@ async def test_a_message_the_function_keeps_failing_on_is_dead_lettered_from_the
     assert await peek(storage) == []
     await storage.events.update_entity({"PartitionKey": layout.webhook_delivery_partition("poison1"),
                                         "RowKey": event.id, "seq": 1}, mode="merge")
-    poison = consumer(WEBHOOK_DELIVERY_POISON, settings, storage)
+    poison = consumer(WEBHOOK_DELIVERY_POISON, container)
     try:
         assert await poison.drain_once() == 1
     finally:
         await poison.queue.close()
         await poison.poison.close()
+        await container.close()
     [letter] = await service.dead_letters("poison1")
     assert "failed on this message repeatedly" in letter["lastError"]
     assert receiver.received == []

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from scripts.azurite import Azurite
-from shared.capabilities import load_settings
+from shared.composition import load_settings
 from shared.events.envelope import to_event_grid
 from shared.events.model import RegistryEvent, RequestInfo, delete_event, push_event
 from shared.settings import Settings

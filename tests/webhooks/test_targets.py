@@ -13,7 +13,7 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from scripts.azurite import Azurite
-from shared.api.app import create_app
+from shared.composition import create_app
 from shared.settings import Settings
 from shared.storage import layout
 from shared.webhooks.outbound import WebhookSender

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from azure.data.tables import EdmType, EntityProperty
 
-from shared.errors import ErrorCode, RegistryError
+from shared.errors import Locked, Unavailable
+from shared.events.null import NullEventSink
 from shared.registry import commit
 from shared.registry.commit import Commit, Committer
 from shared.storage.memory import MemoryStorage
@@ -58,7 +59,7 @@ def repos(memory: MemoryStorage) -> Competing:
 
 
 async def test_a_first_push_writes_the_manifest_and_its_tag_naming_it(memory: MemoryStorage) -> None:
-    await Committer(memory).commit(Commit(_manifest(1), "v1", None, ()))
+    await Committer(memory, NullEventSink()).commit(Commit(_manifest(1), "v1", None, ()))
     tag = await _row(memory, "t|v1")
     assert {k: tag[k] for k in ("digest", "media_type", "size", "content")} == {
         "digest": "sha256:" + "01" * 32, "media_type": "application/vnd.oci.image.manifest.v1+json",
@@ -68,13 +69,13 @@ async def test_a_first_push_writes_the_manifest_and_its_tag_naming_it(memory: Me
 
 
 async def test_a_lock_set_between_the_read_and_the_commit_is_kept(memory: MemoryStorage, repos: Competing) -> None:
-    await Committer(memory).commit(Commit(_manifest(1), "v1", None, ()))
+    await Committer(memory, NullEventSink()).commit(Commit(_manifest(1), "v1", None, ()))
 
     async def lock_the_tag() -> None:
         await repos.table.update_entity({"PartitionKey": PARTITION, "RowKey": "t|v1", "can_delete": False})
 
     repos.before.append(lock_the_tag)
-    await Committer(memory).commit(Commit(_manifest(2), "v1", None, ()))
+    await Committer(memory, NullEventSink()).commit(Commit(_manifest(2), "v1", None, ()))
     assert repos.transactions == 3  # the first push, then the second's failed attempt and its retry
     tag = await _row(memory, "t|v1")
     assert (tag["digest"], tag["can_delete"]) == ("sha256:" + "02" * 32, False)
@@ -82,15 +83,14 @@ async def test_a_lock_set_between_the_read_and_the_commit_is_kept(memory: Memory
 
 async def test_a_write_lock_set_between_the_read_and_the_commit_refuses_the_push(memory: MemoryStorage,
                                                                                   repos: Competing) -> None:
-    await Committer(memory).commit(Commit(_manifest(1), "v1", None, ()))
+    await Committer(memory, NullEventSink()).commit(Commit(_manifest(1), "v1", None, ()))
 
     async def write_lock_the_tag() -> None:
         await repos.table.update_entity({"PartitionKey": PARTITION, "RowKey": "t|v1", "can_write": False})
 
     repos.before.append(write_lock_the_tag)
-    with pytest.raises(RegistryError) as raised:
-        await Committer(memory).commit(Commit(_manifest(2), "v1", None, ()))
-    assert raised.value.code is ErrorCode.LOCKED
+    with pytest.raises(Locked):
+        await Committer(memory, NullEventSink()).commit(Commit(_manifest(2), "v1", None, ()))
     assert (await _row(memory, "t|v1"))["digest"] == "sha256:" + "01" * 32
     keys = [row["RowKey"] async for row in repos.table.list_entities()]
     assert "m|sha256:" + "02" * 32 not in keys
@@ -98,13 +98,13 @@ async def test_a_write_lock_set_between_the_read_and_the_commit_refuses_the_push
 
 async def test_a_push_overtaken_by_a_later_push_of_its_tag_is_ordered_before_it(memory: MemoryStorage,
                                                                                  repos: Competing) -> None:
-    await Committer(memory).commit(Commit(_manifest(1), "v1", None, ()))
+    await Committer(memory, NullEventSink()).commit(Commit(_manifest(1), "v1", None, ()))
 
     async def another_push() -> None:
-        await Committer(memory).commit(Commit(_manifest(3), "v1", None, ()))
+        await Committer(memory, NullEventSink()).commit(Commit(_manifest(3), "v1", None, ()))
 
     repos.before.append(another_push)
-    await Committer(memory).commit(Commit(_manifest(2), "v1", None, ()))
+    await Committer(memory, NullEventSink()).commit(Commit(_manifest(2), "v1", None, ()))
     assert (await _row(memory, "t|v1"))["digest"] == "sha256:" + "03" * 32  # the later push's tag stands
     for n in (1, 2, 3):
         digest = "sha256:" + f"{n:02x}" * 32
@@ -113,15 +113,15 @@ async def test_a_push_overtaken_by_a_later_push_of_its_tag_is_ordered_before_it(
 
 async def test_a_tag_rewritten_without_end_answers_503_with_retry_after(memory: MemoryStorage, repos: Competing,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    await Committer(memory).commit(Commit(_manifest(1), "v1", None, ()))
+    await Committer(memory, NullEventSink()).commit(Commit(_manifest(1), "v1", None, ()))
     monkeypatch.setattr(commit, "COMMIT_SECONDS", 0.2)
 
     async def touch_the_tag() -> None:  # same digest: not a later push, only a changed ETag
         await repos.table.update_entity({"PartitionKey": PARTITION, "RowKey": "t|v1", "other": "writer"})
 
     repos.always = touch_the_tag
-    with pytest.raises(RegistryError) as raised:
-        await Committer(memory).commit(Commit(_manifest(2), "v1", None, ()))
-    assert raised.value.code is ErrorCode.UNAVAILABLE and int(raised.value.headers["Retry-After"]) >= 1
+    with pytest.raises(Unavailable) as raised:
+        await Committer(memory, NullEventSink()).commit(Commit(_manifest(2), "v1", None, ()))
+    assert raised.value.retry_after is not None and raised.value.retry_after >= 1
     assert repos.transactions >= 4  # it retried before giving up
     assert (await _row(memory, "t|v1"))["digest"] == "sha256:" + "01" * 32

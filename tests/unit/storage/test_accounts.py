@@ -23,11 +23,12 @@ class Credential:
 
 
 def test_the_account_of_the_settings_is_their_connection_string_or_their_endpoints() -> None:
-    keyed = StorageAccount.from_settings(Settings(storage_connection_string="UseDevelopmentStorage=true",
-                                                  storage_prefix="abc"))
+    keyed = StorageAccount.from_settings(Settings.from_env({
+        "REGISTRY_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true", "REGISTRY_STORAGE_PREFIX": "abc"}))
     assert (keyed.prefix, keyed.connection_string, keyed.is_emulator) == ("abc", "UseDevelopmentStorage=true", True)
-    managed = StorageAccount.from_settings(Settings(blob_endpoint="https://acct.blob.core.windows.net",
-                                                    table_endpoint="https://acct.table.core.windows.net"))
+    managed = StorageAccount.from_settings(Settings.from_env({
+        "REGISTRY_BLOB_ENDPOINT": "https://acct.blob.core.windows.net",
+        "REGISTRY_TABLE_ENDPOINT": "https://acct.table.core.windows.net", "REGISTRY_TOKEN_SIGNING_KEY": "k" * 32}))
     assert (managed.prefix, managed.connection_string, managed.is_emulator) == ("registry", "", False)
     assert managed.queue_url == "https://acct.queue.core.windows.net"
     assert StorageAccount("p", queue_endpoint="https://q.example").queue_url == "https://q.example"

@@ -5,16 +5,15 @@ store with its clock moved by the test; the outbound call is a stand-in that rec
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from shared.composition import load_settings
 from shared.events.envelope import to_event_grid
 from shared.events.model import RegistryEvent, RequestInfo, push_event
-from shared.settings import Settings
 from shared.storage.memory import MemoryStorage
 from shared.webhooks.deliveries import Message
 from shared.webhooks.fanout import WebhookService
@@ -52,8 +51,9 @@ def _envelope(event: RegistryEvent) -> dict[str, Any]:
 
 @pytest.fixture
 async def service(memory: MemoryStorage) -> AsyncIterator[WebhookService]:
-    settings = dataclasses.replace(Settings(), webhook_retry_ms=1000, webhook_retry_max_seconds=2,
-                                   webhook_max_attempts=3, webhook_timeout_seconds=10)
+    settings = load_settings({"REGISTRY_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
+                              "REGISTRY_WEBHOOK_RETRY_MS": "1000", "REGISTRY_WEBHOOK_RETRY_MAX_SECONDS": "2",
+                              "REGISTRY_WEBHOOK_MAX_ATTEMPTS": "3", "REGISTRY_WEBHOOK_TIMEOUT_SECONDS": "10"})
     webhooks = WebhookService(memory, settings)
     yield webhooks
     await webhooks.close()
