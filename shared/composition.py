@@ -77,7 +77,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 async def open_container(settings: Settings, application: Application = APPLICATION) -> Container:
     """A new container of ``application``'s services over the storage of ``settings`` (the caller closes it)."""
-    return await Container.open(settings, application.services, {Application: application})
+    return await Container.open(settings, application.services, {Application: application}, application.tables)
 
 
 _Cache = dict[tuple[Settings, int], "asyncio.Task[Container]"]

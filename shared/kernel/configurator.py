@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from shared.errors import ErrorGroup
 from shared.kernel.container import Container, Factory
@@ -18,6 +18,7 @@ from shared.kernel.operations import Operation
 from shared.kernel.policy import Policy
 from shared.kernel.routes import RouteSpec
 from shared.settings import SettingsGroup
+from shared.storage.layout import TableSpec
 
 T = TypeVar("T")
 
@@ -39,7 +40,7 @@ class Application:
     consumers: tuple[EventConsumer, ...]
     timers: tuple[Timer, ...]
     queue_jobs: tuple[QueueJob, ...]
-    tables: tuple[Any, ...] = ()
+    tables: tuple[TableSpec, ...] = ()
     settings_groups: tuple[type[SettingsGroup], ...] = ()
     error_groups: tuple[ErrorGroup, ...] = ()
 
@@ -58,7 +59,7 @@ class Configurator:
         self._consumers: list[EventConsumer] = []
         self._timers: list[Timer] = []
         self._queue_jobs: list[QueueJob] = []
-        self._tables: list[Any] = []
+        self._tables: list[TableSpec] = []
         self._settings_groups: list[type[SettingsGroup]] = []
         self._error_groups: list[ErrorGroup] = []
 
@@ -107,8 +108,9 @@ class Configurator:
         self._check_name(job.name)
         self._queue_jobs.append(job)
 
-    def add_tables(self, *tables: Any) -> None:
-        """Tables the capability keeps rows in (created with the container's storage)."""
+    def add_tables(self, *tables: TableSpec) -> None:
+        """Tables the capability keeps rows in, drawn in ``shared/storage/layout.py`` (the container
+        creates them with the core ones)."""
         self._tables.extend(t for t in tables if t not in self._tables)
 
     def add_errors(self, group: ErrorGroup) -> None:

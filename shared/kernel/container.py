@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 from shared.settings import Settings
+from shared.storage import layout
 from shared.storage.accounts import StorageAccount
 from shared.storage.clients import StorageClients
 from shared.storage.interfaces import Storage
+from shared.storage.layout import TableSpec
 
 log = logging.getLogger("registry.kernel")
 
@@ -60,10 +62,12 @@ class Container:
 
     @classmethod
     async def open(cls, settings: Settings, factories: Mapping[type, Factory],
-                   instances: Mapping[type, object] | None = None) -> Container:
-        """Connect to the storage account of ``settings`` and create its container, tables and
-        queues if they do not exist yet."""
-        storage = StorageClients(StorageAccount.from_settings(settings))
+                   instances: Mapping[type, object] | None = None, tables: Sequence[TableSpec] = ()) -> Container:
+        """Connect to the storage account of ``settings`` and create its container, its tables
+        (the core ones and ``tables``, which capabilities registered) and queues if they do not
+        exist yet."""
+        every = (*layout.TABLES, *(t for t in dict.fromkeys(tables) if t not in layout.TABLES))
+        storage = StorageClients(StorageAccount.from_settings(settings), every)
         try:
             await storage.ensure()
         except BaseException:

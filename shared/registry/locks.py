@@ -44,10 +44,13 @@ FLAG_OF: dict[Operation, str] = {
 LOCKED_OPERATIONS = tuple(FLAG_OF)
 
 
-def listed(entity: Mapping[str, Any] | None) -> bool:
-    """Whether a repository's, tag's or manifest's stored entity may be listed (``listEnabled``
-    is not false)."""
-    return entity is None or Locks.from_entity(entity).allows("can_list")
+def listed(row: LockedRow | Mapping[str, Any] | None) -> bool:
+    """Whether a repository, tag or manifest (its typed row, or the stored entity of one) may be
+    listed: the one test of ``listEnabled``."""
+    if row is None:
+        return True
+    locks = Locks.from_entity(row) if isinstance(row, Mapping) else row.locks
+    return locks.allows("can_list")
 
 
 def changeable_attributes(locks: Locks | None) -> dict[str, bool]:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from shared.errors import Invalid, Locked, NotFound
 from shared.oci.digest import Digest
 from shared.registry.errors import ManifestUnknown, RepositoryUnknown
-from shared.registry.locks import FLAGS, LockService, changeable_attributes
+from shared.registry.locks import FLAGS, LockService, changeable_attributes, listed
 from shared.registry.manifests import ManifestService
 from shared.storage import layout
 from shared.storage.interfaces import Storage
@@ -114,7 +114,7 @@ class MetadataService:
         """The listable tags of a repository (optionally of one digest), in name order."""
         await self._repository_row(repository)
         return [self._tag(r) for r in await self._tags(repository)
-                if r.locks.allows("can_list") and (digest is None or r.digest == digest)]
+                if listed(r) and (digest is None or r.digest == digest)]
 
     async def tag(self, repository: str, tag: str) -> dict[str, Any]:
         """One tag's properties."""
@@ -157,7 +157,7 @@ class MetadataService:
         for row in await self._tags(repository):
             tags.setdefault(row.digest, []).append(row.tag)
         return [self._manifest(r, tags.get(r.digest, [])) for r in await self._manifests(repository)
-                if r.locks.allows("can_list")]
+                if listed(r)]
 
     async def manifest(self, repository: str, digest: str) -> dict[str, Any]:
         """One manifest's properties."""

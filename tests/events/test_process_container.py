@@ -12,9 +12,10 @@ from azure.functions.timer import TimerRequest
 
 from scripts.azurite import Azurite
 from shared.auth import tokens
-from shared.composition import close_containers
+from shared.composition import CAPABILITIES, close_containers, configure, open_container
+from shared.kernel.configurator import Configurator
 from shared.settings import Settings
-from shared.storage import clients
+from shared.storage import clients, layout
 from tests.conftest import test_settings
 from tests.indexed import indexed_functions
 
@@ -78,3 +79,19 @@ async def test_a_warm_timer_run_only_reads_what_it_works_on(
     await _run(timer)
     assert storage_calls == [("GET", f"{settings.storage.prefix}{table}()")]
     assert signing_keys_loaded == []
+
+
+async def test_the_container_creates_the_tables_a_capability_registers(settings: Settings) -> None:
+    scans = layout.TableSpec("scans")
+
+    def scanning(config: Configurator) -> None:
+        config.add_tables(scans)
+
+    container = await open_container(settings, configure((*CAPABILITIES, scanning)))
+    try:
+        table = container.storage.table("scans")
+        assert table.table_name == f"{settings.storage.prefix}scans"
+        await table.upsert_entity({"PartitionKey": "p", "RowKey": "r"})  # 404 had ensure() not created it
+        assert [dict(row) async for row in table.list_entities()] == [{"PartitionKey": "p", "RowKey": "r"}]
+    finally:
+        await container.close()
