@@ -47,9 +47,11 @@ Capability = Callable[[Configurator], None]
 CAPABILITIES: tuple[Capability, ...] = (core.register, events.register, webhooks.register)
 
 
-def configure(capabilities: Sequence[Capability] = CAPABILITIES) -> Application:
-    """The frozen tables of ``capabilities``."""
-    config = Configurator()
+def configure(capabilities: Sequence[Capability] = CAPABILITIES,
+              environ: Mapping[str, str] | None = None) -> Application:
+    """The frozen tables of ``capabilities``, switched on or off by ``environ`` (default: the
+    process environment, which the Functions host's indexing sees too)."""
+    config = Configurator(environ)
     for register in capabilities:
         register(config)
     return config.freeze()

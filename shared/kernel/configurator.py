@@ -17,7 +17,7 @@ from shared.kernel.jobs import EventConsumer, QueueJob, Timer
 from shared.kernel.operations import Operation
 from shared.kernel.policy import Policy
 from shared.kernel.routes import RouteSpec
-from shared.settings import SettingsGroup
+from shared.settings import SettingsError, SettingsGroup
 from shared.storage.layout import TableSpec
 
 T = TypeVar("T")
@@ -52,7 +52,8 @@ class Application:
 class Configurator:
     """Collects what capabilities register (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = environ
         self._routes: list[RouteSpec] = []
         self._policies: dict[Operation, list[Policy]] = {}
         self._services: dict[type, Factory] = {}
@@ -67,6 +68,15 @@ class Configurator:
         """Declare the capability's settings group."""
         if group not in self._settings_groups:
             self._settings_groups.append(group)
+
+    def enabled(self, group: type[SettingsGroup]) -> bool:
+        """The ``enabled`` flag of a capability's settings ``group``, read from the environment the
+        tables are built for (a capability switched off registers nothing but its settings)."""
+        try:
+            read = group.from_env(self._environ)
+        except SettingsError:
+            return True  # the same error is reported when the process reads its settings
+        return bool(getattr(read, "enabled", True))
 
     def add_service(self, key: type[T], factory: Callable[[Container], Awaitable[T]]) -> None:
         """Build the service ``key`` with ``factory`` (once per process, when first asked for)."""

@@ -51,6 +51,8 @@ def register(config: Configurator) -> None:
     """Add webhooks: their settings and errors, the service, the admin routes, the fan-out
     consumer and the delivery queue jobs."""
     config.add_settings(WebhookSettings)
+    if not config.enabled(WebhookSettings):
+        return
     config.add_tables(layout.WEBHOOKS)
     config.add_errors(WEBHOOK_ERRORS)
     config.add_service(WebhookService, _service)

@@ -14,6 +14,10 @@ class WebhookSettings(SettingsGroup):
 
     title = "Webhooks"
 
+    enabled: bool = setting(
+        "REGISTRY_WEBHOOKS_ENABLED", True, "`false` switches webhooks off: no webhook admin API, no fan-out "
+        "consumer, no delivery functions (in Azure, also drop the `webhooks` Event Grid subscription).")
+
     max_attempts: int = setting(
         "REGISTRY_WEBHOOK_MAX_ATTEMPTS", 30, "Attempts per webhook delivery (the first plus retries); after the last "
         "the delivery is dead-lettered, listed and re-deliverable (admin API, CLI).", minimum=1)
