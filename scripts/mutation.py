@@ -24,9 +24,11 @@ from scripts.azurite import ROOT, Azurite
 
 _AUTH_TESTS = ["tests/unit/test_permissions.py", "tests/auth/", "tests/test_token_service.py",
                "tests/test_auth_security.py"]
-_UPLOAD_TESTS = ["tests/api/test_uploads.py", "tests/api/test_upload_races.py", "tests/api/test_upload_storage.py",
+_UPLOAD_TESTS = ["tests/unit/registry/test_upload_claims.py", "tests/api/test_uploads.py",
+                 "tests/api/test_upload_races.py", "tests/api/test_upload_storage.py",
                  "tests/api/test_maintenance.py", "tests/api/test_blob_pull.py", "tests/api/test_inputs.py"]
-_MANIFEST_TESTS = ["tests/api/test_manifests.py", "tests/api/test_manifest_rules.py",
+_MANIFEST_TESTS = ["tests/unit/registry/test_tag_commit.py", "tests/unit/registry/test_lock_checks.py",
+                   "tests/api/test_manifests.py", "tests/api/test_manifest_rules.py",
                    "tests/api/test_manifest_validation.py", "tests/api/test_manifest_digests.py",
                    "tests/api/test_manifest_delete_races.py", "tests/api/test_manifest_contention.py",
                    "tests/api/test_discovery.py", "tests/test_metadata_api.py", "tests/events/test_outbox.py",
@@ -69,8 +71,9 @@ pytest_add_cli_args_test_selection = [{quoted}]
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-m", "not slow", "-W", "ignore::DeprecationWarning"]
 use_git_change_detection = false
 # A mutant whose tests outlast (estimate + 1 s) x this (wall clock) counts as a timeout, which
-# mutmut scores as killed: generous, so that a loaded machine does not pass survivors off as kills.
-timeout_multiplier = 60.0
+# mutmut scores as killed: generous enough that a busy machine does not pass survivors off as
+# kills, short enough that a mutant that hangs (a retry loop that never ends) costs minutes, not ten.
+timeout_multiplier = 10.0
 """
 
 
