@@ -77,11 +77,6 @@ class StorageSettings(SettingsGroup):
         pattern=r"[a-z][a-z0-9]{2,30}", pattern_text="3-31 lowercase letters and digits, starting with a letter")
 
     @property
-    def queue_service_url(self) -> str:
-        """The queue service of the registry's account (managed identity): the setting, or the blob account's."""
-        return self.queue_endpoint or self.blob_endpoint.replace(".blob.", ".queue.", 1)
-
-    @property
     def emulator(self) -> bool:
         """True when the account is the local storage emulator (Azurite)."""
         return is_emulator(self.connection_string)
