@@ -224,6 +224,9 @@ var registrySettings = {
   REGISTRY_WEBHOOK_RETRY_MAX_SECONDS: '3600'
   REGISTRY_WEBHOOK_TIMEOUT_SECONDS: '10'
   REGISTRY_WEBHOOK_ALLOW_PRIVATE: 'false'
+  REGISTRY_REGION: '' // one region: replication off
+  REGISTRY_REGIONS: ''
+  REGISTRY_REPLICATION_RETRY_SECONDS: '120'
   REGISTRY_BACKGROUND_JOBS: 'false' // the Functions host runs the timer and queue functions
   REGISTRY_AUTH_ENABLED: 'true'
   REGISTRY_LOGIN_SERVER: '' // the request's Host: see above

@@ -38,13 +38,14 @@ from shared.registry.locks import LockService
 from shared.registry.manifests import ManifestService
 from shared.registry.metadata import MetadataService
 from shared.registry.uploads import UploadService
+from shared.replication import capability as replication
 from shared.settings import CORE_GROUPS, Declaration, Settings, SettingsError, env_names
 from shared.storage.interfaces import Storage
 from shared.webhooks import capability as webhooks
 
 Capability = Callable[[Configurator], None]
 #: The capabilities of the registry, in the order they register (their routes match in this order).
-CAPABILITIES: tuple[Capability, ...] = (core.register, events.register, webhooks.register)
+CAPABILITIES: tuple[Capability, ...] = (core.register, events.register, webhooks.register, replication.register)
 
 
 def configure(capabilities: Sequence[Capability] = CAPABILITIES,

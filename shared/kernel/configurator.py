@@ -84,6 +84,18 @@ class Configurator:
             raise ConfigurationError(f"two capabilities register a service of type {key.__name__}")
         self._services[key] = factory
 
+    def decorate_service(self, key: type[T], decorate: Callable[[Container, T], Awaitable[T]]) -> None:
+        """Wrap the service ``key`` another capability registered: ``decorate(container, service)``
+        returns what the container hands out instead (the same type, a subclass or a wrapper)."""
+        base = self._services.get(key)
+        if base is None:
+            raise ConfigurationError(f"no service of type {key.__name__} to decorate: register it first")
+
+        async def factory(container: Container) -> T:
+            return await decorate(container, await base(container))
+
+        self._services[key] = factory
+
     def add_routes(self, *routes: RouteSpec) -> None:
         """Serve ``routes`` (matched in the order they were added, across capabilities)."""
         taken = {(r.path, m) for r in self._routes for m in r.methods}

@@ -43,6 +43,11 @@ One storage account holds everything (a geo-replica is another account with the 
     queue <prefix>-webhooks-poison           messages the delivery function failed on five times
                                              (the Functions host's poison queue, mimicked locally)
 
+    table <prefix>replication                geo-replication's work, in the region where a change was made
+      PK q|<target-region>  RK <event-id>    {event (the payload JSON), queued, attempts, last_error}: a change
+                                             not yet replicated to the target region (deleted once it is)
+      PK "_regions"         RK <region>      {endpoint_enabled, updated}  (home region) a region's endpoint switch
+
     table <prefix>auth                       identities and permissions (shared/auth/store.py)
       PK "config"           RK "registry"    {anonymous_pull, abac}
       PK "scopemap"         RK <name>        {actions (JSON list), description}
@@ -90,6 +95,7 @@ REPOS = TableSpec("repos")  # repository metadata
 WEBHOOKS = TableSpec("webhooks")  # webhook configuration and delivery log
 EVENTS = TableSpec("events")  # what each event consumer has done with each event
 AUTH = TableSpec("auth")  # identities and permissions
+REPLICATION = TableSpec("replication")  # geo-replication's pending work and region switches
 #: Every table of the registry: the storage clients open these, and ``ensure`` creates them.
 TABLES = (BLOBS, UPLOADS, REPOS, WEBHOOKS, EVENTS, AUTH)
 
@@ -162,6 +168,14 @@ def delivery_partition(webhook: str) -> str:
 def delivery_key(epoch_ms: int, delivery_id: str) -> str:
     """Row key of one delivery; inverted time, so a partition lists newest first."""
     return f"{10**13 - epoch_ms:013d}|{delivery_id}"
+
+
+REGIONS_PARTITION = "_regions"
+
+
+def replication_partition(target_region: str) -> str:
+    """Partition of the changes not yet replicated to ``target_region``."""
+    return f"q|{target_region}"
 
 
 def auth_table(prefix: str) -> str:

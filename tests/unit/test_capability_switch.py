@@ -20,7 +20,7 @@ def _webhook_parts(environ: dict[str, str]) -> dict[str, list[str]]:
         "subscriptions": [s.name for s in subscriptions_of(application.consumers)],
         "queue_jobs": [j.name for j in application.queue_jobs],
         "services": [k.__name__ for k in application.services if k is WebhookService],
-        "settings": [g.__name__ for g in application.settings_groups],
+        "settings": [g.__name__ for g in application.settings_groups if g is WebhookSettings],
     }
 
 

@@ -1,0 +1,1 @@
+"""Geo-replication: regions with their own storage, kept in step by an Event Grid-triggered function."""
