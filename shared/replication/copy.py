@@ -15,9 +15,11 @@ from shared.storage.interfaces import Storage
 BLOCK_BYTES = 8 * 1024 * 1024
 
 
-async def copy_blob(source: Storage, source_name: str, target: Storage, target_name: str, size: int) -> None:
+async def copy_blob(source: Storage, source_name: str, target: Storage, target_name: str, size: int,
+                    metadata: dict[str, str] | None = None) -> None:
     """Copy blob ``source_name`` of ``source``'s container (``size`` bytes) to ``target_name`` in
-    ``target``'s container, as a block blob committed once: the target blob exists only complete."""
+    ``target``'s container, as a block blob committed once (with ``metadata``): the target blob
+    exists only complete, and copying the same bytes to the same name twice leaves one blob."""
     blob = target.container.get_blob_client(target_name)
     ids: list[str] = []
     for index, start in enumerate(range(0, size, BLOCK_BYTES)):
@@ -27,4 +29,4 @@ async def copy_blob(source: Storage, source_name: str, target: Storage, target_n
         block_id = base64.b64encode(f"{index:08d}".encode()).decode()
         await blob.stage_block(block_id, data, length=len(data))
         ids.append(block_id)
-    await blob.commit_block_list([BlobBlock(block_id=i) for i in ids])
+    await blob.commit_block_list([BlobBlock(block_id=i) for i in ids], metadata=metadata)

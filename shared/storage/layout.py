@@ -6,6 +6,7 @@ One storage account holds everything (a geo-replica is another account with the 
       data/<upload-uuid>                     content of one blob: a block blob whose blocks were
                                              staged by the upload's PATCHes and committed (once) by
                                              its PUT; metadata digest=<algorithm:hex> once verified
+      data/<algorithm>-<hex>                 content geo-replication copied in from another region
       manifests/<algorithm>/<hex>            manifest bytes too large to keep inline in a table row
       deadletter/<subscription>/<event-id>.json  an event the local Event Grid could not deliver
 
@@ -193,6 +194,13 @@ LOCK_FLAGS = ("can_delete", "can_write", "can_read", "can_list")
 def data_blob(upload_id: str) -> str:
     """The blob an upload stages its blocks in; after the commit it holds the content."""
     return f"data/{upload_id}"
+
+
+def replicated_blob(digest: str) -> str:
+    """Where geo-replication copies the content of ``digest`` into a region: one name per digest,
+    so copies that race or repeat write the same blob."""
+    algorithm, _, hexpart = digest.partition(":")
+    return f"data/{algorithm}-{hexpart}"
 
 
 def manifest_blob(digest: str) -> str:
