@@ -1,8 +1,10 @@
-"""The geo-replication capability, declared in one place: its settings, its table and the
-:class:`~shared.replication.regions.Regions` service. Off (settings only) with fewer than two regions."""
+"""The geo-replication capability, declared in one place: its settings, its table, the
+:class:`~shared.replication.regions.Regions` service, and identities kept in the home region.
+Off (settings only) with fewer than two regions."""
 
 from __future__ import annotations
 
+from shared.auth.store import IdentityStore
 from shared.kernel.configurator import Application, Configurator
 from shared.kernel.container import Container
 from shared.replication.regions import Regions
@@ -17,9 +19,19 @@ def register(config: Configurator) -> None:
         return
     config.add_tables(layout.REPLICATION)
     config.add_service(Regions, _regions)
+    config.decorate_service(IdentityStore, _home_identities)
 
 
 async def _regions(container: Container) -> Regions:
     tables = (await container.get(Application)).tables
     every = (*layout.TABLES, *(t for t in tables if t not in layout.TABLES))
     return Regions(container.settings, container.storage, every)
+
+
+async def _home_identities(container: Container, local: IdentityStore) -> IdentityStore:
+    """Tokens, scope maps and role assignments of every region live in the home region's auth
+    table, so a token created through any region's endpoint works in all of them."""
+    regions = await container.get(Regions)
+    if regions.local == regions.home:
+        return local
+    return IdentityStore((await regions.storage(regions.home)).auth)
