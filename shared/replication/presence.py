@@ -17,7 +17,7 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared.oci.digest import Digest
-from shared.oci.errors import InvalidDigest, InvalidManifest
+from shared.oci.errors import InvalidManifest
 from shared.oci.manifest import parse_manifest
 from shared.oci.names import is_tag, validate_name, validate_tag
 from shared.registry import references
@@ -58,12 +58,9 @@ async def image_regions(regions: Regions, repository: str, reference: str) -> di
     manifest ``reference`` names (a tag is resolved in this region first, then in the others, in order)."""
     validate_name(repository)
     by_tag = is_tag(reference)
-    try:
-        digest = None if by_tag else str(Digest.parse(reference))
-        if by_tag:
-            validate_tag(reference)
-    except (InvalidDigest, ValueError):
-        raise ManifestUnknown(detail={"reference": reference[:200]}) from None
+    digest = None if by_tag else str(Digest.parse(reference))  # a malformed reference is refused (400)
+    if by_tag:
+        validate_tag(reference)
     names = (regions.local, *regions.others)
     tags: dict[str, str | BaseException | None] = {}
     if by_tag:
