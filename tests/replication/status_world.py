@@ -80,12 +80,13 @@ def single_region(azurite: Azurite | RunningAzurite, world: World, region: str) 
 
 
 @asynccontextmanager
-async def app_client(settings: Settings, **kwargs: Any) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
-    """An app of ``settings`` and an admin client of it; both closed afterwards."""
-    app = create_app(settings)
+async def app_client(settings: Settings, app: Starlette | None = None
+                     ) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
+    """An app of ``settings`` (or ``app``) and an admin client of it; both closed afterwards."""
+    app = app or create_app(settings)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test",
-                                     auth=kwargs.get("auth", (ADMIN_USER, ADMIN_PASSWORD))) as client:
+                                     auth=(ADMIN_USER, ADMIN_PASSWORD)) as client:
             yield app, client
     finally:
         if app.state.registry is not None:

@@ -3,18 +3,22 @@ from the pending rows, the Prometheus gauges, admin-only access and unknown regi
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scripts.azurite import Azurite
+from scripts.azurite import Azurite, free_port
 from shared.replication.regions import Regions
+from shared.replication.status import READ_TIMEOUT
 from shared.storage import layout
 from tests.auth.helpers import scoped_token
+from tests.conftest import test_settings, unique_prefix
 from tests.manifest_helpers import TableSpy
 from tests.oci import push_image
-from tests.replication.status_world import world_of
+from tests.replication.status_world import app_client, replicated_app, world_of
 
 RESOURCE_KEYS = {"id", "name", "type", "location", "properties"}
 PROPERTY_KEYS = {"provisioningState", "status", "regionEndpointEnabled", "zoneRedundancy", "lag"}
@@ -159,3 +163,31 @@ async def test_unknown_region_is_unknown_to_the_regions_predicate(azurite: Azuri
         assert await regions.is_enabled("west") is True
         with pytest.raises(LookupError):
             await regions.is_enabled("nowhere")
+
+
+async def test_a_region_whose_storage_does_not_answer_is_unavailable(azurite: Azurite) -> None:
+    names = ("east", "west")
+    prefixes = {name: unique_prefix() for name in names}
+    dead = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={'A' * 88};"
+            f"BlobEndpoint=http://127.0.0.1:{free_port()}/devstoreaccount1;"
+            f"TableEndpoint=http://127.0.0.1:{free_port()}/devstoreaccount1;"
+            f"QueueEndpoint=http://127.0.0.1:{free_port()}/devstoreaccount1;")
+    regions = [{"name": n, "connection_string": azurite.connection_string, "prefix": prefixes[n]} for n in names]
+    regions.append({"name": "north", "connection_string": dead, "prefix": "tnorth"})
+    settings = test_settings(azurite, REGISTRY_STORAGE_PREFIX=prefixes["east"], REGISTRY_REGION="east",
+                             REGISTRY_REGIONS=json.dumps(regions))
+    async with app_client(settings, app=replicated_app(settings)) as (_, client):
+        started = time.monotonic()
+        response = await client.get("/acr/admin/replications")
+        elapsed = time.monotonic() - started
+        assert response.status_code == 200, response.text
+        listed = {r["name"]: r["properties"] for r in response.json()["value"]}
+        assert listed["north"]["status"]["displayStatus"] == "Unavailable"
+        assert listed["east"]["lag"]["north"] is None
+        assert listed["east"]["status"]["displayStatus"] == "Ready"
+        assert "no figures from north" in listed["east"]["status"]["message"]
+        assert elapsed < READ_TIMEOUT + 5
+        metrics = (await client.get("/acr/admin/metrics")).text
+        assert 'registry_replication_region_up{region="north"} 0' in metrics
+        assert 'source="north"' not in metrics
+        assert 'registry_replication_pending{source="east",target="north"} 0' in metrics
