@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,8 +25,11 @@ from shared.settings import Settings
 from shared.storage import layout
 from shared.storage.queries import range_end
 
-#: How long one region's pending rows may take to read before it counts as unavailable (seconds).
+#: How long a region may take to answer (its first rows, then each further page) before it counts
+#: as unavailable (seconds): a long backlog is slow to count but is not an outage.
 READ_TIMEOUT = 10.0
+#: Pending rows counted per region at most; past it ``pending`` is a lower bound (``capped``).
+COUNT_LIMIT = 50_000
 _QUEUE = layout.replication_partition("")  # every target's partition starts with this
 
 
@@ -36,6 +39,7 @@ class Lag:
 
     pending: int = 0
     oldest: datetime | None = None
+    capped: bool = False  # more were pending than were counted
 
     def add(self, queued: datetime) -> Lag:
         """This lag with one more change, queued at ``queued``."""
@@ -74,7 +78,7 @@ class ReplicationStatus:
     async def outgoing(self, source: str) -> Outgoing:
         """The changes made in ``source`` not yet replicated, per target region."""
         try:
-            return Outgoing(await asyncio.wait_for(self._pending(source), READ_TIMEOUT))
+            return Outgoing(await self._pending(source))
         except Exception as error:  # any failure means the region cannot be read now
             return Outgoing({}, type(error).__name__)
 
@@ -84,9 +88,16 @@ class ReplicationStatus:
         rows = table.query_entities("PartitionKey gt @start and PartitionKey lt @end",
                                     parameters={"start": _QUEUE, "end": range_end(_QUEUE)},
                                     select=["PartitionKey", "queued"])
-        async for row in rows:
-            target = str(row["PartitionKey"])[len(_QUEUE):]
-            lags[target] = lags.get(target, Lag()).add(_queued(row))
+        counted = 0
+        async with asyncio.timeout(READ_TIMEOUT) as budget:
+            async for row in rows:
+                counted += 1
+                if counted % 500 == 0:  # storage is answering: the next page gets its own time
+                    budget.reschedule(asyncio.get_running_loop().time() + READ_TIMEOUT)
+                if counted > COUNT_LIMIT:
+                    return {target: replace(lag, capped=True) for target, lag in lags.items()}
+                target = str(row["PartitionKey"])[len(_QUEUE):]
+                lags[target] = lags.get(target, Lag()).add(_queued(row))
         return lags
 
     async def lag(self) -> dict[str, Outgoing]:
@@ -144,7 +155,10 @@ class ReplicationStatus:
 
 
 def _figures(lag: Lag, now: datetime) -> dict[str, Any]:
-    return {"pending": lag.pending, "oldestPendingAge": round(lag.age(now), 3)}
+    shown: dict[str, Any] = {"pending": lag.pending, "oldestPendingAge": round(lag.age(now), 3)}
+    if lag.capped:
+        shown["capped"] = True  # at least this many; the oldest among those counted
+    return shown
 
 
 def _status(own: Outgoing, switch: Switch, incoming: dict[str, Outgoing], name: str,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from scripts.azurite import Azurite, free_port
+from shared.replication import status
 from shared.replication.regions import Regions
 from shared.replication.status import READ_TIMEOUT
 from shared.storage import layout
@@ -191,3 +192,15 @@ async def test_a_region_whose_storage_does_not_answer_is_unavailable(azurite: Az
         assert 'registry_replication_region_up{region="north"} 0' in metrics
         assert 'source="north"' not in metrics
         assert 'registry_replication_pending{source="east",target="north"} 0' in metrics
+
+
+async def test_a_backlog_past_the_count_limit_is_shown_as_a_lower_bound(azurite: Azurite,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(status, "COUNT_LIMIT", 3)
+    async with world_of(azurite) as world:
+        now = datetime.now(UTC)
+        for i in range(5):
+            await world.pending("east", "west", f"e{i}", now - timedelta(seconds=i))
+        shown = (await world.clients["west"].get("/acr/admin/replications/west")).json()["properties"]
+        assert shown["lag"]["east"]["pending"] == 3 and shown["lag"]["east"]["capped"] is True
+        assert shown["status"]["displayStatus"] == "Syncing"
