@@ -1,6 +1,6 @@
-"""``python -m shared.cli``: manage a registry's tokens, scope maps, role assignments, options and
-webhooks (their dead letters included) through its admin API (``/acr/admin``), as the admin user
-or any principal allowed ``registry:admin``.
+"""``python -m shared.cli``: manage a registry's tokens, scope maps, role assignments, options,
+webhooks (their dead letters included) and geo-replicas through its admin API (``/acr/admin``), as
+the admin user or any principal allowed ``registry:admin``.
 
     python -m shared.cli --registry http://127.0.0.1:7071 -u localregistry -p PASSWORD tokens list
 
@@ -93,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     assign.add_argument("--repository", help="repository or prefix/* (repository-permission roles)")
     roles.add_parser("remove").add_argument("id")
     _webhook_commands(groups)
+    _replication_commands(groups)
     return parser
 
 
@@ -133,6 +134,31 @@ def _webhooks(args: argparse.Namespace, client: AdminClient, name: str) -> Any:
     return client.call(method, f"/webhooks/{name}{suffix}")
 
 
+def _replication_commands(groups: Any) -> None:
+    replicas = groups.add_parser("replications", help="regions: status, lag, endpoint switch, image presence"
+                                 ).add_subparsers(dest="command", required=True)
+    replicas.add_parser("list", help="every region with its status and lag")
+    for name, text in (("show", "one region"), ("enable", "switch the region's endpoint on"),
+                       ("disable", "switch the region's endpoint off (not the home region's)")):
+        replicas.add_parser(name, help=text).add_argument("name", help="region")
+    image = replicas.add_parser("show-image", help="which regions hold an image")
+    image.add_argument("repository")
+    image.add_argument("reference", help="tag or digest")
+
+
+def _replications(args: argparse.Namespace, client: AdminClient, name: str) -> Any:
+    command = args.command
+    if command == "list":
+        return client.call("GET", "/replications")
+    if command == "show-image":
+        return client.call("GET", f"/replications/images/{quote(args.repository, safe='/')}/"
+                                  f"{quote(args.reference, safe='')}")
+    if command in ("enable", "disable"):
+        return client.call("PATCH", f"/replications/{name}",
+                           {"properties": {"regionEndpointEnabled": command == "enable"}})
+    return client.call("GET", f"/replications/{name}")
+
+
 def run(args: argparse.Namespace, client: AdminClient) -> Any:
     """Carry out one parsed command; returns what to print."""
     group, command = args.group, args.command
@@ -166,6 +192,8 @@ def run(args: argparse.Namespace, client: AdminClient) -> Any:
         return client.call("GET" if command == "show" else "DELETE", f"/tokens/{name}")
     if group == "webhooks":
         return _webhooks(args, client, name)
+    if group == "replications":
+        return _replications(args, client, name)
     if command == "list":
         query = f"?{urlencode({'principalId': args.principal})}" if args.principal else ""
         return client.call("GET", f"/roleassignments{query}")

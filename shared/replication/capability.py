@@ -4,12 +4,28 @@ Off (settings only) with fewer than two regions."""
 
 from __future__ import annotations
 
+from shared.api.routes import ADMIN_ACCESS
 from shared.auth.store import IdentityStore
 from shared.kernel.configurator import Application, Configurator
 from shared.kernel.container import Container
+from shared.kernel.operations import Operation
+from shared.kernel.routes import RouteSpec
+from shared.replication import api
+from shared.replication.endpoint import SWITCHED_OPERATIONS, endpoint_switch
 from shared.replication.regions import Regions
 from shared.replication.settings import ReplicationSettings
+from shared.replication.status import ReplicationStatus
 from shared.storage import layout
+
+# Status, endpoint switches, per-image presence and metrics (shared/replication/api.py).
+_ALL = "/acr/admin/replications"
+STATUS_ROUTES = tuple(RouteSpec(path, methods, handler, Operation.ADMIN, ADMIN_ACCESS) for path, methods, handler in (
+    (_ALL, ("GET",), api.list_replications),
+    (_ALL + "/images/{name:path}/{reference}", ("GET",), api.image),
+    (_ALL + "/{region}", ("GET",), api.get_replication),
+    (_ALL + "/{region}", ("PATCH",), api.update_replication),
+    ("/acr/admin/metrics", ("GET",), api.metrics_text),
+))
 
 
 def register(config: Configurator) -> None:
@@ -20,6 +36,10 @@ def register(config: Configurator) -> None:
     config.add_tables(layout.REPLICATION)
     config.add_service(Regions, _regions)
     config.decorate_service(IdentityStore, _home_identities)
+    # Status and the endpoint switch.
+    config.add_service(ReplicationStatus, _status)
+    config.add_routes(*STATUS_ROUTES)
+    config.add_policy(endpoint_switch, *SWITCHED_OPERATIONS)
 
 
 async def _regions(container: Container) -> Regions:
@@ -35,3 +55,5 @@ async def _home_identities(container: Container, local: IdentityStore) -> Identi
     if regions.local == regions.home:
         return local
     return IdentityStore((await regions.storage(regions.home)).auth)
+async def _status(container: Container) -> ReplicationStatus:
+    return ReplicationStatus(await container.get(Regions), container.settings)

@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import dataclass
 
 from shared.replication.settings import RegionConfig, ReplicationSettings
+from shared.replication.switches import EndpointSwitches
 from shared.settings import Settings
 from shared.storage import layout
 from shared.storage.accounts import StorageAccount
@@ -45,6 +46,8 @@ class Regions:
         self._storage: dict[str, Storage] = {self.local: local_storage}
         self._opened: list[StorageClients] = []
         self._lock = asyncio.Lock()
+        #: The regions' endpoint switches, kept in the home region (see :mod:`shared.replication.switches`).
+        self.switches = EndpointSwitches(lambda: self.storage(self.home))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -62,6 +65,12 @@ class Regions:
             return self.regions[name]
         except KeyError:
             raise UnknownRegion(name) from None
+
+    async def is_enabled(self, name: str) -> bool:
+        """True unless region ``name``'s endpoint is switched off (cached for a few seconds, so it
+        costs no storage call per request); UnknownRegion for a name the registry lacks."""
+        self.region(name)
+        return await self.switches.is_enabled(name)
 
     async def storage(self, name: str) -> Storage:
         """The storage of region ``name`` (opened, with its container and tables created, on first use)."""
