@@ -7,16 +7,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.storage.blob import BlobBlock
 from starlette.applications import Starlette
 
-from scripts.azurite import Azurite
+from scripts.azurite import ROOT, Azurite
 from shared.composition import create_app
 from shared.oci.digest import Digest
 from shared.replication import copy
@@ -35,7 +38,9 @@ BLOCK = 256 * KiB  # both paths' block size in these tests, so a few MiB make se
 
 
 @pytest.fixture(autouse=True)
-def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+def small_blocks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("slow"):
+        return  # the big copies run with the real block sizes
     monkeypatch.setattr(copy, "SERVER_BLOCK_BYTES", BLOCK)
     monkeypatch.setattr(copy, "STREAM_BLOCK_BYTES", BLOCK // 2)
 
@@ -254,3 +259,46 @@ async def test_ensure_blob_twice_and_three_at_once_leave_one_index_row_and_one_d
     finally:
         for storage in regions.values():
             await storage.close()
+
+
+async def _put_random(storage: StorageClients, name: str, size: int) -> str:
+    """Stage ``size`` random bytes as ``name`` in 8 MiB blocks; returns their SHA-256."""
+    blob, hasher, ids = storage.container.get_blob_client(name), hashlib.sha256(), []
+    for index, offset in enumerate(range(0, size, 8 * 1024 * KiB)):
+        data = os.urandom(min(8 * 1024 * KiB, size - offset))
+        hasher.update(data)
+        ids.append(base64.b64encode(f"{index:08x}".encode()).decode())
+        await blob.stage_block(ids[-1], data)
+    await blob.commit_block_list([BlobBlock(block_id=i) for i in ids])
+    return hasher.hexdigest()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ["server-side", "streamed"])
+async def test_a_1_gib_copy_keeps_the_process_peak_memory_flat(path: str, east: StorageClients, azurite: Any,
+                                                                other_azurite: Azurite) -> None:
+    size = 1024 * 1024 * KiB
+    digest = await _put_random(east, "data/big", size)
+    target = azurite.connection_string if path == "server-side" else other_azurite.connection_string
+    prefix = unique_prefix()
+    run = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.replication.copy_process", azurite.connection_string, east.prefix, target,
+        prefix, "data/big", str(size), stdout=asyncio.subprocess.PIPE, cwd=ROOT)
+    output, _ = await run.communicate()
+    assert run.returncode == 0
+    peak = json.loads(output)
+    grew_mib = (peak["after_kib"] - peak["before_kib"]) / 1024
+    print(f"{path} copy of 1 GiB: peak RSS {peak['before_kib'] / 1024:.1f} -> {peak['after_kib'] / 1024:.1f} MiB "
+          f"(+{grew_mib:.1f} MiB)")
+    assert grew_mib < 64
+    copied = await _opened_prefix(target, prefix)
+    try:
+        assert await _sha256(copied, "data/big") == digest
+        sizes, _ = await _block_sizes(copied, "data/big")
+        assert len(sizes) == (32 if path == "server-side" else 256)  # 32 MiB blocks, or 4 MiB pieces
+    finally:
+        await copied.close()
+
+
+async def _opened_prefix(connection_string: str, prefix: str) -> StorageClients:
+    return StorageClients(StorageAccount(prefix=prefix, connection_string=connection_string))
