@@ -45,6 +45,7 @@ lint: setup
 
 bench: setup
 	$(PY) -m bench.run
+	$(PY) -m bench.replication_copy
 
 # Both OCI conformance suites (prebuilt, outside the repository: OCI_CONFORMANCE_DIR) against a fresh registry.
 conformance: setup

@@ -15,6 +15,7 @@ error boundary, which answers 503 with ``Retry-After``.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -53,9 +54,20 @@ class StorageTimeout(TimeoutError):
     """Storage did not answer one try of a request in time."""
 
 
+def _bytes_sent(headers: Any) -> int:
+    """The bytes one try makes storage take in: the body's, or the source range's of a block
+    copied from a URL (``x-ms-source-range: bytes=<first>-<last>``)."""
+    length = headers.get("Content-Length") or "0"
+    copied = re.fullmatch(r"bytes=(\d+)-(\d+)", headers.get("x-ms-source-range") or "")
+    if copied:
+        return int(copied[2]) - int(copied[1]) + 1
+    return int(length) if length.isdigit() else 0
+
+
 class BoundedTransport(AsyncHttpTransport[Any, Any]):
     """azure-core's aiohttp transport with one deadline per try, from connecting to the answer's
-    headers: :data:`ANSWER_TIMEOUT`, plus the request body's size at :data:`MIN_UPLOAD_RATE`.
+    headers: :data:`ANSWER_TIMEOUT`, plus the request body's size at :data:`MIN_UPLOAD_RATE` (for
+    Put Block From URL, which has no body, the size of the source range storage copies).
 
     aiohttp alone bounds connecting and each wait for data, but not sending: a storage endpoint
     that accepts a connection and never reads holds a block upload forever. A try that times out
@@ -72,8 +84,7 @@ class BoundedTransport(AsyncHttpTransport[Any, Any]):
 
     async def send(self, request: Any, **kwargs: Any) -> Any:
         """Send one try of ``request``; :class:`StorageTimeout` when it takes too long."""
-        length = request.headers.get("Content-Length") or "0"
-        budget = ANSWER_TIMEOUT + (int(length) if length.isdigit() else 0) / MIN_UPLOAD_RATE
+        budget = ANSWER_TIMEOUT + _bytes_sent(request.headers) / MIN_UPLOAD_RATE
         try:
             async with asyncio.timeout(budget):
                 return await self._inner.send(request, **kwargs)

@@ -113,6 +113,13 @@ class Blob(Protocol):
         """Stage ``data`` as the uncommitted block ``block_id``."""
         ...
 
+    def stage_block_from_url(self, block_id: str, source_url: str, source_offset: int | None = None,
+                             source_length: int | None = None, **kwargs: Any) -> Awaitable[Mapping[str, Any]]:
+        """Stage ``source_length`` bytes from ``source_offset`` of the blob at ``source_url`` (a SAS
+        URL storage can read) as the uncommitted block ``block_id``, storage copying them itself;
+        ``HttpResponseError`` with error code ``CannotVerifyCopySource`` when it cannot read them."""
+        ...
+
     def commit_block_list(self, block_list: list[BlobBlock], content_settings: ContentSettings | None = None,
                           metadata: dict[str, str] | None = None, **kwargs: Any) -> Awaitable[Mapping[str, Any]]:
         """Commit the named staged blocks as the content; ``HttpResponseError`` with error code

@@ -128,3 +128,20 @@ async def test_blobs_are_listed_by_name(backend: Backend) -> None:
     assert [(b.name, b.size) async for b in container.list_blobs()] == [
         ("data/a", 6), ("data/z", 6), ("manifests/sha256/b", 18)]
     assert [b.name async for b in container.list_blobs(name_starts_with="data/")] == ["data/a", "data/z"]
+
+
+async def test_a_block_staged_from_a_url_holds_that_range_of_the_source(backend: Backend) -> None:
+    await backend.storage.container.get_blob_client("data/source").upload_blob(b"0123456789")
+    url = await backend.storage.read_url("data/source", 60)
+    blob = backend.storage.container.get_blob_client("data/copy")
+    await blob.stage_block_from_url(_id(1), url, source_offset=2, source_length=5)
+    await blob.stage_block_from_url(_id(2), url, source_offset=9, source_length=1)
+    await blob.commit_block_list([BlobBlock(_id(1)), BlobBlock(_id(2))])
+    assert await _download(blob) == b"234569"
+
+
+async def test_a_block_from_the_url_of_a_missing_blob_cannot_verify_its_source(backend: Backend) -> None:
+    url = await backend.storage.read_url("data/missing", 60)
+    with pytest.raises(HttpResponseError) as refused:
+        await backend.storage.container.get_blob_client("data/copy").stage_block_from_url(_id(1), url, 0, 4)
+    assert refused.value.error_code == StorageErrorCode.CANNOT_VERIFY_COPY_SOURCE

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -122,6 +123,22 @@ class MemoryBlob:
         state = blobs.setdefault(self._name, _BlobState())
         state.uncommitted[block_id] = _data(data)[:length] if length is not None else _data(data)
         return {}
+
+    async def stage_block_from_url(self, block_id: str, source_url: str, source_offset: int | None = None,
+                                   source_length: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Stage a range of a committed blob of this service that ``source_url`` names (as the
+        storage's ``read_url`` gives it); ``CannotVerifyCopySource`` for anything else (another
+        service, as another Azurite instance, or no such blob)."""
+        await pause()
+        parsed = urlsplit(source_url)
+        container = self.container.service.containers.get(parsed.netloc) if parsed.scheme == "memory" else None
+        state = container.get(parsed.path[1:]) if container is not None else None
+        if state is None or state.content is None:
+            raise storage_error(ResourceNotFoundError, StorageErrorCode.CANNOT_VERIFY_COPY_SOURCE,
+                                "The specified resource does not exist.", 404)
+        start = source_offset or 0
+        end = len(state.content) if source_length is None else start + source_length
+        return await self.stage_block(block_id, state.content[start:end])
 
     async def commit_block_list(self, block_list: list[BlobBlock], content_settings: ContentSettings | None = None,
                                 metadata: dict[str, str] | None = None, *, etag: str | None = None,
