@@ -22,12 +22,11 @@ order ``REGISTRY_REGIONS`` lists them, skipping those a :data:`RegionFilter` ref
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.events.null import NullEventSink
 from shared.kernel.container import Container
 from shared.kernel.operations import Operation
 from shared.oci.digest import Digest
@@ -36,79 +35,13 @@ from shared.oci.manifest import Manifest, parse_manifest
 from shared.oci.names import is_tag, validate_tag
 from shared.registry.blobs import BlobInfo, BlobService
 from shared.registry.errors import BlobUnknown, ManifestBlobUnknown, ManifestUnknown
-from shared.registry.locks import LockService
 from shared.registry.manifests import ManifestService, PushResult, StoredManifest
-from shared.registry.uploads import UploadService
-from shared.replication.regions import Regions
+from shared.replication.elsewhere import OtherRegions, other_regions
 from shared.replication.transfer import ensure_blob
-from shared.storage.interfaces import Storage
 from shared.storage.rows import ManifestRow, TagRow
 
-#: Whether a region may serve what the local region lacks (the status capability's endpoint switch).
-RegionFilter = Callable[[str], Awaitable[bool]]
 #: How many blobs one manifest PUT imports at once.
 IMPORTS_AT_ONCE = 4
-
-
-async def every_region(name: str) -> bool:
-    """The default filter: every region serves."""
-    return True
-
-
-class OtherRegions:
-    """The regions a miss in the local region is looked up in, with read services over each one's
-    storage (built once per region)."""
-
-    def __init__(self, regions: Regions, sas_ttl_seconds: int, block_bytes: int,
-                 serving: RegionFilter = every_region) -> None:
-        self.regions = regions
-        self.sas_ttl_seconds = sas_ttl_seconds
-        self.block_bytes = block_bytes
-        self.serving = serving
-        self._blobs: dict[str, BlobService] = {}
-        self._locks: dict[str, LockService] = {}
-        self._manifests: dict[str, ManifestService] = {}
-        self._uploads: dict[str, UploadService] = {}
-
-    async def names(self) -> AsyncIterator[str]:
-        """Every other region the filter lets serve, in the order listed."""
-        for name in self.regions.others:
-            if await self.serving(name):
-                yield name
-
-    async def storage(self, name: str) -> Storage:
-        """Region ``name``'s storage."""
-        return await self.regions.storage(name)
-
-    async def blobs(self, name: str) -> BlobService:
-        """A BlobService over region ``name``'s storage."""
-        if name not in self._blobs:
-            self._blobs[name] = BlobService(await self.storage(name), self.sas_ttl_seconds)
-        return self._blobs[name]
-
-    async def manifests(self, name: str) -> ManifestService:
-        """A ManifestService over region ``name``'s storage, for reads (its events go nowhere)."""
-        if name not in self._manifests:
-            self._manifests[name] = ManifestService(await self.storage(name), await self.blobs(name), NullEventSink())
-        return self._manifests[name]
-
-    async def locks(self, name: str) -> LockService:
-        """Region ``name``'s lock flags (read as the local region reads its own)."""
-        if name not in self._locks:
-            self._locks[name] = LockService(await self.storage(name))
-        return self._locks[name]
-
-    async def uploads(self, name: str) -> UploadService:
-        """An UploadService over region ``name``'s storage, committing blobs there."""
-        if name not in self._uploads:
-            self._uploads[name] = UploadService(await self.storage(name), await self.blobs(name), self.block_bytes)
-        return self._uploads[name]
-
-
-async def other_regions(container: Container) -> OtherRegions:
-    """The other regions of ``container``'s registry (every one serves until a switch is plugged in here)."""
-    registry = container.settings.registry
-    return OtherRegions(await container.get(Regions), registry.sas_ttl_seconds, registry.upload_block_bytes)
 
 
 @dataclass(frozen=True)
@@ -132,14 +65,19 @@ class RegionalBlobs(BlobService):
             return await self.inner.stat(repository, digest)
         except BlobUnknown as miss:
             error = miss
-        async for name in self.elsewhere.names():
+
+        async def find(name: str) -> RemoteBlob | None:
             try:
                 info = await (await self.elsewhere.blobs(name)).stat(repository, digest)
             except BlobUnknown:
-                continue
+                return None
             await (await self.elsewhere.locks(name)).check(Operation.READ_BLOB, repository)
             return RemoteBlob(info.digest, info.size, info.location, name)
-        raise error
+
+        found = await self.elsewhere.first(find)
+        if found is None:
+            raise error
+        return found
 
     async def read_url(self, info: BlobInfo) -> str:
         """A read-only URL in the storage of the region holding ``info``."""
@@ -218,14 +156,19 @@ class RegionalManifests(ManifestService):
             error = miss
         if not _nameable(reference):
             raise error
-        async for name in self.elsewhere.names():
+
+        async def find(name: str) -> StoredManifest | None:
             rows: dict[str, TagRow | ManifestRow] = {}
             await (await self.elsewhere.locks(name)).check(Operation.READ_MANIFEST, repository, reference, rows)
             try:
                 return await (await self.elsewhere.manifests(name)).get(repository, reference, with_content, rows)
             except (ManifestUnknown, ResourceNotFoundError):
-                continue  # not there, or its content blob not yet
-        raise error
+                return None  # not there, or its content blob not yet
+
+        found = await self.elsewhere.first(find)
+        if found is None:
+            raise error
+        return found
 
     async def put(self, repository: str, reference: str, raw: bytes, content_type: str) -> PushResult:
         """Store the manifest here, first importing what it references from other regions."""
@@ -252,16 +195,18 @@ class RegionalManifests(ManifestService):
         """The first other region whose ``repository`` holds ``digest`` (as the manifest references it)."""
         is_child = digest in {str(d.digest) for d in manifest.children}
         parsed = Digest.parse(digest)
-        async for name in self.elsewhere.names():
+
+        async def find(name: str) -> _Found | None:
             try:
                 if is_child:
                     await (await self.elsewhere.manifests(name)).get(repository, digest, with_content=False)
                 else:
                     await (await self.elsewhere.blobs(name)).stat(repository, parsed)
             except (ManifestUnknown, BlobUnknown):
-                continue
+                return None
             return _Found(parsed, name, is_child)
-        return None
+
+        return await self.elsewhere.first(find)
 
     async def _import(self, repository: str, located: list[_Found]) -> None:
         """Bring each located reference into this region's ``repository``: blobs first (a few at

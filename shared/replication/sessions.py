@@ -29,7 +29,7 @@ from shared.oci.digest import Digest
 from shared.registry.blobs import BlobInfo
 from shared.registry.errors import UploadUnknown
 from shared.registry.uploads import Upload, UploadService, validate_upload_id
-from shared.replication.serving import OtherRegions, other_regions
+from shared.replication.elsewhere import OtherRegions, other_regions
 from shared.storage.rows import UploadRow
 
 
@@ -55,14 +55,19 @@ class RegionalUploads(UploadService):
         except UploadUnknown as miss:
             error = miss
         validate_upload_id(upload_id)
-        async for name in self.elsewhere.names():
+
+        async def find(name: str) -> RemoteUpload | None:
             try:
                 row = await (await self.elsewhere.uploads(name)).get(repository, upload_id)
             except UploadUnknown:
-                continue
+                return None
             fields = {f.name: getattr(row, f.name) for f in dataclasses.fields(UploadRow)}
             return RemoteUpload(**fields, region=name)
-        raise error
+
+        found = await self.elsewhere.first(find)
+        if found is None:
+            raise error
+        return found
 
     async def _owner(self, upload: Upload) -> UploadService:
         """The service of the region holding ``upload``."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -15,9 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
+from scripts.azurite import free_port
 from shared.composition import configure, create_app
 from shared.settings import Settings
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, Azurite
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, Azurite, test_settings, unique_prefix
 from tests.manifest_helpers import encode, error_code
 from tests.replication.regions import region_settings
 from tests.storage import StorageProbe
@@ -148,9 +151,11 @@ async def test_blobs_stream_from_the_other_region_when_redirects_are_off(azurite
         assert part.status_code == 206 and part.content == blobs[1][10:20]
 
 
-async def test_unknown_everywhere_stays_unknown(clients: dict[str, httpx.AsyncClient]) -> None:
+async def test_unknown_everywhere_stays_unknown(clients: dict[str, httpx.AsyncClient],
+                                                probes: dict[str, StorageProbe]) -> None:
     west = clients["west"]
     await push(clients["east"], "geo/none", "v1", layers=1)
+    before = {name: await probe.snapshot() for name, probe in probes.items()}
     missing = sha256(os.urandom(32))
     assert error_code(await west.get(f"/v2/geo/none/manifests/{missing}")) == "MANIFEST_UNKNOWN"
     assert error_code(await west.get("/v2/geo/none/manifests/v2")) == "MANIFEST_UNKNOWN"
@@ -160,6 +165,7 @@ async def test_unknown_everywhere_stays_unknown(clients: dict[str, httpx.AsyncCl
     assert error_code(await west.get("/v2/geo/other/manifests/v1")) == "MANIFEST_UNKNOWN"
     patch = await west.patch(f"/v2/geo/none/blobs/uploads/{os.urandom(16).hex()}", content=b"x")
     assert error_code(patch) == "BLOB_UPLOAD_UNKNOWN"
+    assert {name: await probe.snapshot() for name, probe in probes.items()} == before
 
 
 async def test_read_lock_in_the_region_holding_the_content_is_enforced(clients: dict[str, httpx.AsyncClient]) -> None:
@@ -263,3 +269,29 @@ async def test_index_pushed_in_west_imports_its_child_manifest_from_east(
     assert got.content == child
     got = await east.get("/v2/geo/multi/manifests/latest", headers={"Accept": OCI_INDEX})
     assert got.status_code == 200 and got.content == index
+
+
+async def test_an_unreachable_region_is_looked_past_and_the_local_answers_stand(azurite: Azurite) -> None:
+    dead = re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{free_port()}", azurite.connection_string)  # nothing listens
+    prefix = unique_prefix()
+    regions = json.dumps([{"name": "east", "connection_string": azurite.connection_string, "prefix": prefix},
+                          {"name": "west", "connection_string": dead, "prefix": unique_prefix()}])
+    east = test_settings(azurite, REGISTRY_STORAGE_PREFIX=prefix, REGISTRY_REGION="east", REGISTRY_REGIONS=regions)
+    async with region_clients({"east": east}) as clients:
+        client = clients["east"]
+        fresh = os.urandom(500)
+        started = time.monotonic()
+        assert (await client.head(f"/v2/geo/down/blobs/{sha256(fresh)}")).status_code == 404  # a push's first question
+        first = time.monotonic() - started
+        started = time.monotonic()
+        assert (await client.head(f"/v2/geo/down/blobs/{sha256(fresh)}")).status_code == 404
+        assert time.monotonic() - started < first  # the region is left out for a while: no waits on its retries
+        raw, _ = await push(client, "geo/down", "v1", layers=1)
+        assert (await client.get("/v2/geo/down/manifests/v1")).content == raw
+        assert error_code(await client.get("/v2/geo/down/manifests/v2")) == "MANIFEST_UNKNOWN"
+        assert error_code(await client.get(f"/v2/geo/down/blobs/{sha256(fresh)}")) == "BLOB_UNKNOWN"
+        patch = await client.patch(f"/v2/geo/down/blobs/uploads/{os.urandom(16).hex()}", content=b"x")
+        assert error_code(patch) == "BLOB_UPLOAD_UNKNOWN"
+        refused = await client.put("/v2/geo/down/manifests/v2", content=image(b"{}", [fresh]),
+                                   headers={"Content-Type": OCI_MANIFEST})
+        assert error_code(refused) == "MANIFEST_BLOB_UNKNOWN"
