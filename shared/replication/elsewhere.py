@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -103,7 +104,15 @@ class OtherRegions:
         return self._uploads[name]
 
 
+_OF: weakref.WeakKeyDictionary[Container, OtherRegions] = weakref.WeakKeyDictionary()
+
+
 async def other_regions(container: Container) -> OtherRegions:
-    """The other regions of ``container``'s registry (every one serves until a switch is plugged in here)."""
-    registry = container.settings.registry
-    return OtherRegions(await container.get(Regions), registry.sas_ttl_seconds, registry.upload_block_bytes)
+    """The other regions of ``container``'s registry, one view shared by the services it decorates
+    (every region serves until a switch is plugged in here)."""
+    regions = await container.get(Regions)
+    found = _OF.get(container)
+    if found is None:
+        registry = container.settings.registry
+        found = _OF[container] = OtherRegions(regions, registry.sas_ttl_seconds, registry.upload_block_bytes)
+    return found

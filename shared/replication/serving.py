@@ -2,7 +2,8 @@
 
 The replication capability decorates three core services (``Configurator.decorate_service``);
 each answers from the local region first and turns to the other regions only on a miss, in the
-order ``REGISTRY_REGIONS`` lists them, skipping those a :data:`RegionFilter` refuses:
+order ``REGISTRY_REGIONS`` lists them (see :mod:`shared.replication.elsewhere`: regions switched
+off or unreachable are looked past):
 
 - **Manifests.** A GET/HEAD by tag or digest unknown here is served from the first region that
   has it (the same bytes, digest and media type), subject to that region's read locks. Tag
