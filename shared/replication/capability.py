@@ -10,9 +10,14 @@ from shared.kernel.configurator import Application, Configurator
 from shared.kernel.container import Container
 from shared.kernel.operations import Operation
 from shared.kernel.routes import RouteSpec
+from shared.registry.blobs import BlobService
+from shared.registry.manifests import ManifestService
+from shared.registry.uploads import UploadService
 from shared.replication import api
 from shared.replication.endpoint import SWITCHED_OPERATIONS, endpoint_switch
 from shared.replication.regions import Regions
+from shared.replication.serving import regional_blobs, regional_manifests
+from shared.replication.sessions import regional_uploads
 from shared.replication.settings import ReplicationSettings
 from shared.replication.status import ReplicationStatus
 from shared.storage import layout
@@ -40,6 +45,10 @@ def register(config: Configurator) -> None:
     config.add_service(ReplicationStatus, _status)
     config.add_routes(*STATUS_ROUTES)
     config.add_policy(endpoint_switch, *SWITCHED_OPERATIONS)
+    # Reads and pushes across regions.
+    config.decorate_service(BlobService, regional_blobs)
+    config.decorate_service(ManifestService, regional_manifests)
+    config.decorate_service(UploadService, regional_uploads)
 
 
 async def _regions(container: Container) -> Regions:
