@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -151,3 +152,17 @@ def test_make_run_with_two_regions_starts_both_and_stops_every_process(
     assert time.monotonic() - asked < 10, "a region did not stop on its own and was killed"
     assert not [pid for pid in servers if _alive(pid)]
     assert _free(port) and _free(port + 1)
+
+
+def test_readme_two_regions_how_to_uses_the_ports_and_user_make_run_gives() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Two regions locally\n", 1)[1].split("\n## ", 1)[0]
+    default = re.search(r"^PORT \?= (\d+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert default is not None
+    port = int(default.group(1))
+    assert "make run REGIONS=2" in section
+    assert f"docker://127.0.0.1:{port}/alpine:latest" in section  # pushed to region1
+    assert f"docker://127.0.0.1:{port + 1}/alpine:latest" in section  # pulled from region2
+    assert '"localregistry:$PASSWORD"' in section  # the admin user make run enables
+    assert "(docs/replication.md)" in section and (ROOT / "docs" / "replication.md").is_file()
+    assert readme.index("### Two regions locally") < readme.index("## Log in, push and pull")  # near the top
