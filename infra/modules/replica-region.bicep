@@ -8,6 +8,7 @@
 param location string
 param tags object
 
+// Not read below: declaring it is the check. Azure Resource Manager refuses any other value.
 @description('Replicas are a Premium feature (as in ACR): a deployment with replica regions on another SKU is refused here.')
 @allowed([
   'Premium'
