@@ -1,5 +1,7 @@
 # Two commands do everything on a fresh machine: `make run` and `make test`.
 PORT ?= 7071
+# make run REGIONS=2: the registry in two regions (PORT, PORT+1) on one Azurite, replicating (docs/replication.md).
+REGIONS ?= 1
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
@@ -27,7 +29,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 run: setup
-	PORT=$(PORT) $(PY) -m scripts.run_local --port $(PORT)
+	PORT=$(PORT) $(PY) -m scripts.run_local --port $(PORT) --regions $(REGIONS)
 
 test: setup
 	@command -v skopeo >/dev/null || { echo "skopeo is required by the end-to-end tests: apt-get install skopeo"; exit 1; }

@@ -1,6 +1,8 @@
 // The whole registry in one resource group: the function app (Flex Consumption, Python 3.11) and
-// its identity, the registry storage (plus one account per replica region on Premium), the host
-// storage, the Event Grid topic and its subscriptions, monitoring and the Key Vault.
+// its identity, the registry storage, the host storage, the Event Grid topic and its subscriptions,
+// monitoring and the Key Vault; on Premium, per replica location the same storage, app, topic and
+// subscriptions (modules/replica-region.bicep), and a Front Door giving all regions one login
+// server (docs/replication.md).
 // Deploy with `azd up` or `az deployment group create` (docs/deploy.md).
 
 @description('Name of the registry and of the function app; the login server is its default host name (output REGISTRY_LOGIN_SERVER).')
@@ -8,7 +10,7 @@
 @maxLength(50)
 param registryName string
 
-@description('Registry SKU (ACR tiers). Replica regions are deployed on Premium only.')
+@description('Registry SKU (ACR tiers). Replica locations need Premium: a deployment listing them on another SKU is refused.')
 @allowed([
   'Basic'
   'Standard'
@@ -19,8 +21,11 @@ param sku string = 'Standard'
 @description('Region of every resource.')
 param location string = resourceGroup().location
 
-@description('Regions holding a geo-replica of the registry storage (Premium only).')
-param replicaRegions array = []
+@description('Azure locations of the replica regions, e.g. [\'eastus\', \'southeastasia\'] (Premium only): each gets its own registry storage, function app and Event Grid topic, and a Front Door routes the one login server to the nearest region.')
+param replicaLocations array = []
+
+@description('Path Front Door probes every region on (replicas only). Front Door counts only a 200 as healthy; /v2/ answers 401 while authentication is on (docs/replication.md).')
+param frontDoorProbePath string = '/v2/'
 
 @description('Prefix of the blob container and tables in the registry storage (REGISTRY_STORAGE_PREFIX).')
 param storagePrefix string = 'registry'
@@ -79,6 +84,30 @@ var eventSubscriptions = [
   }
 ]
 
+// The subscription of the replication consumer, which exists only when the registry has two or more
+// regions (REGISTRY_REGIONS): the same, field for field, as shared.composition.configure()'s with two
+// regions (tests/test_infra_replicas.py).
+var replicationSubscription = {
+  name: 'replication'
+  functionName: 'replicate'
+  includedEventTypes: [
+    'Microsoft.ContainerRegistry.ImagePushed'
+    'Microsoft.ContainerRegistry.ImageDeleted'
+    'Microsoft.ContainerRegistry.ChartPushed'
+    'Microsoft.ContainerRegistry.ChartDeleted'
+    'ContainerRegistry.TagDeleted'
+    'ContainerRegistry.AttributesChanged'
+  ]
+  subjectBeginsWith: ''
+  subjectEndsWith: ''
+  maxDeliveryAttempts: 30
+  eventTimeToLiveInMinutes: 1440
+  deadLetter: true
+}
+
+// Every region's topic has the same subscriptions, to its own region's app.
+var regionSubscriptions = concat(eventSubscriptions, empty(replicaLocations) ? [] : [replicationSubscription])
+
 // The schema the app publishes in (REGISTRY_EVENTS_SCHEMA), the topic accepts and subscriptions deliver.
 var eventSchema = 'EventGridSchema'
 
@@ -104,39 +133,53 @@ resource topicIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01
 // The webhook delivery queue and its poison queue: shared/storage/layout.py delivery_queue and
 // poison_queue of the storage prefix (the app's ensure() creates them too).
 var deliveryQueue = '${storagePrefix}-webhooks'
+var deliveryQueues = [
+  deliveryQueue
+  '${deliveryQueue}-poison'
+]
+
+// Every region, home first: its name in REGISTRY_REGIONS (the Azure location, lower case), its
+// function app and its registry storage account. The names are computed here, not read from the
+// modules, because every region's app lists every region's storage in its settings.
+var regionLocations = concat([location], replicaLocations)
+var regions = [for (regionLocation, i) in regionLocations: {
+  name: toLower(replace(regionLocation, ' ', ''))
+  location: regionLocation
+  appName: (i == 0) ? registryName : take('${registryName}-${toLower(replace(regionLocation, ' ', ''))}', 60)
+  storageName: (i == 0) ? 'reg${token}' : 'rep${uniqueString(subscription().id, resourceGroup().id, registryName, regionLocation)}'
+  hostStorageName: (i == 0) ? 'fn${token}' : 'fn${uniqueString(subscription().id, resourceGroup().id, registryName, regionLocation)}'
+}]
+
+var replicaAppNames = [for (replicaLocation, i) in replicaLocations: regions[i + 1].appName]
+
+// REGISTRY_REGIONS (shared/replication/settings.py): every region's storage endpoints, reached with
+// the managed identity (no keys), and the region's own registry URL.
+var regionEntries = [for region in regions: {
+  name: region.name
+  blob_endpoint: 'https://${region.storageName}.blob.${environment().suffixes.storage}/'
+  table_endpoint: 'https://${region.storageName}.table.${environment().suffixes.storage}/'
+  queue_endpoint: 'https://${region.storageName}.queue.${environment().suffixes.storage}/'
+  endpoint: 'https://${region.appName}.azurewebsites.net'
+}]
 
 module registryStorage 'modules/registry-storage.bicep' = {
   name: 'registry-storage'
   params: {
     location: location
     tags: allTags
-    name: 'reg${token}'
+    name: regions[0].storageName
     skuName: storageSkuName
     principalId: appIdentity.properties.principalId
-    queueNames: [
-      deliveryQueue
-      '${deliveryQueue}-poison'
-    ]
+    queueNames: deliveryQueues
   }
 }
-
-module replicaStorage 'modules/registry-storage.bicep' = [for region in replicaRegions: if (sku == 'Premium') {
-  name: 'replica-storage-${region}'
-  params: {
-    location: region
-    tags: allTags
-    name: 'rep${uniqueString(subscription().id, resourceGroup().id, registryName, region)}'
-    skuName: storageSkuName
-    principalId: appIdentity.properties.principalId
-  }
-}]
 
 module hostStorage 'modules/host-storage.bicep' = {
   name: 'host-storage'
   params: {
     location: location
     tags: allTags
-    name: 'fn${token}'
+    name: regions[0].hostStorageName
     deploymentContainerName: 'app-package'
     deadLetterContainerName: deadLetterContainerName
     appPrincipalId: appIdentity.properties.principalId
@@ -224,12 +267,14 @@ var registrySettings = {
   REGISTRY_WEBHOOK_RETRY_MAX_SECONDS: '3600'
   REGISTRY_WEBHOOK_TIMEOUT_SECONDS: '10'
   REGISTRY_WEBHOOK_ALLOW_PRIVATE: 'false'
-  REGISTRY_REGION: '' // one region: replication off
-  REGISTRY_REGIONS: ''
+  // One region: replication off. Replica apps override REGISTRY_REGION (modules/replica-region.bicep).
+  REGISTRY_REGION: empty(replicaLocations) ? '' : regions[0].name
+  REGISTRY_REGIONS: empty(replicaLocations) ? '' : string(regionEntries)
   REGISTRY_REPLICATION_RETRY_SECONDS: '120'
   REGISTRY_BACKGROUND_JOBS: 'false' // the Functions host runs the timer and queue functions
   REGISTRY_AUTH_ENABLED: 'true'
-  REGISTRY_LOGIN_SERVER: '' // the request's Host: see above
+  // One region: the request's Host (see above). With replicas, the Front Door's host for every region.
+  REGISTRY_LOGIN_SERVER: empty(replicaLocations) ? '' : frontDoor.outputs.hostName
   REGISTRY_TOKEN_SIGNING_KEY: '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=token-signing-key)'
   REGISTRY_TOKEN_PREVIOUS_KEY: tokenPreviousKeyEnabled ? '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=token-signing-key-previous)' : ''
   REGISTRY_ACCESS_TOKEN_TTL_SECONDS: '600'
@@ -271,16 +316,82 @@ module topicSubscriptions 'modules/event-subscriptions.bicep' = {
     functionAppId: functionApp.outputs.id
     deadLetterStorageId: hostStorage.outputs.id
     deadLetterContainerName: hostStorage.outputs.deadLetterContainerName
-    subscriptions: eventSubscriptions
+    subscriptions: regionSubscriptions
     deliverySchema: eventSchema
     subscriptionsEnabled: eventSubscriptionsEnabled
   }
 }
 
-@description('Host name clients log in to and tag images with (docker login <host>).')
-output REGISTRY_LOGIN_SERVER string = functionApp.outputs.defaultHostName
+// The routing front (replicas only): one login server for every region. Before the apps, whose
+// settings name its host; the origins join it with their apps, the route comes last.
+module frontDoor 'modules/front-door.bicep' = if (!empty(replicaLocations)) {
+  name: 'front-door'
+  params: {
+    tags: allTags
+    profileName: 'afd-${registryName}'
+    endpointName: take(registryName, 46)
+    probePath: frontDoorProbePath
+  }
+}
+
+module homeOrigin 'modules/front-door-origin.bicep' = if (!empty(replicaLocations)) {
+  name: 'front-door-origin-${regions[0].name}'
+  params: {
+    profileName: frontDoor.outputs.profileName
+    originGroupName: frontDoor.outputs.originGroupName
+    name: regions[0].name
+    hostName: functionApp.outputs.defaultHostName
+  }
+}
+
+// Each replica location (regions[i + 1]): refused unless sku is Premium (registrySku's allowed value).
+module replicas 'modules/replica-region.bicep' = [for (replicaLocation, i) in replicaLocations: {
+  name: 'replica-${regions[i + 1].name}'
+  params: {
+    location: replicaLocation
+    tags: allTags
+    registrySku: any(sku)
+    regionName: regions[i + 1].name
+    appName: regions[i + 1].appName
+    registryStorageName: regions[i + 1].storageName
+    hostStorageName: regions[i + 1].hostStorageName
+    storageSkuName: storageSkuName
+    queueNames: deliveryQueues
+    identityId: appIdentity.id
+    identityClientId: appIdentity.properties.clientId
+    identityPrincipalId: appIdentity.properties.principalId
+    topicIdentityId: topicIdentity.id
+    topicIdentityPrincipalId: topicIdentity.properties.principalId
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    baseSettings: registrySettings
+    eventSchema: eventSchema
+    deadLetterContainerName: deadLetterContainerName
+    subscriptions: regionSubscriptions
+    subscriptionsEnabled: eventSubscriptionsEnabled
+    frontDoorProfileName: frontDoor.outputs.profileName
+    frontDoorOriginGroupName: frontDoor.outputs.originGroupName
+  }
+}]
+
+module frontDoorRoute 'modules/front-door-route.bicep' = if (!empty(replicaLocations)) {
+  name: 'front-door-route'
+  params: {
+    profileName: frontDoor.outputs.profileName
+    endpointName: frontDoor.outputs.endpointName
+    originGroupName: frontDoor.outputs.originGroupName
+  }
+  dependsOn: [
+    homeOrigin
+    replicas
+  ]
+}
+
+@description('Host name clients log in to and tag images with (docker login <host>): the Front Door\'s with replicas.')
+output REGISTRY_LOGIN_SERVER string = empty(replicaLocations) ? functionApp.outputs.defaultHostName : frontDoor.outputs.hostName
 @description('URL of the registry API.')
-output REGISTRY_LOGIN_SERVER_URL string = 'https://${functionApp.outputs.defaultHostName}'
+output REGISTRY_LOGIN_SERVER_URL string = 'https://${empty(replicaLocations) ? functionApp.outputs.defaultHostName : frontDoor.outputs.hostName}'
+@description('Function apps of the replica regions, space-separated (the postdeploy hook publishes the package to each).')
+output REPLICA_FUNCTION_APP_NAMES string = join(replicaAppNames, ' ')
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output EVENT_GRID_TOPIC_ENDPOINT string = eventTopic.outputs.endpoint
 output REGISTRY_STORAGE_ACCOUNT string = registryStorage.outputs.name

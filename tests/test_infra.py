@@ -174,7 +174,13 @@ def test_app_topic_and_subscriptions_use_one_event_schema() -> None:
 
 def test_main_passes_its_subscription_list_to_the_subscriptions_module() -> None:
     params = module_params(MAIN, "topicSubscriptions")
-    assert params["subscriptions"] == "eventSubscriptions"
+    # eventSubscriptions, plus the replication consumer's when there are replica locations
+    assert params["subscriptions"] == "regionSubscriptions"
+    assert variable(MAIN, "regionSubscriptions")["function"] == {"type": "concat", "parameters": {
+        "arg_1": "eventSubscriptions",
+        "arg_2": {"operator": {"type": "conditional", "operands": {
+            "condition": {"function": {"type": "empty", "parameters": {"item_to_test": "replicaLocations"}}},
+            "true_value": [], "false_value": ["replicationSubscription"]}}}}}
     assert params["subscriptionsEnabled"] == "eventSubscriptionsEnabled"
 
 
@@ -242,7 +248,12 @@ def test_parameters_file_matches_main_bicep() -> None:
 def test_azd_service_is_the_tagged_function_app() -> None:
     assert "\n  registry:\n    project: .\n" in (ROOT / "azure.yaml").read_text()
     tags = body(resource(FUNCTION_APP, "site"))["tags"]
-    assert tags["function"]["parameters"]["arg_2"] == {"'azd-service-name'": "registry"}
+    # one app per azd service: replica regions' apps pass an empty azdServiceName and get no tag
+    assert tags["function"]["parameters"]["arg_2"] == {"operator": {"type": "conditional", "operands": {
+        "condition": {"function": {"type": "empty", "parameters": {"item_to_test": "azdServiceName"}}},
+        "true_value": {}, "false_value": {"'azd-service-name'": "azdServiceName"}}}}
+    assert tree(FUNCTION_APP)["parameters"]["azdServiceName"]["default"] == "registry"
+    assert "azdServiceName" not in module_params(MAIN, "functionApp")
 
 
 # --- identity and secrets -------------------------------------------------------------------------
@@ -290,7 +301,8 @@ def test_authentication_is_on_and_trusts_the_deployment_tenant() -> None:
     authority = settings["REGISTRY_ENTRA_AUTHORITY"]["operator"]["operands"]
     assert authority["operand_1"]["function"] == {"type": "environment", "property_name": "authentication"}
     assert authority["operand_2"] == "loginEndpoint"
-    assert settings["REGISTRY_LOGIN_SERVER"] == ""  # the request's Host: see the comment in main.bicep
+    # one region: the request's Host (see the comment in main.bicep); with replicas, the Front Door's
+    assert settings["REGISTRY_LOGIN_SERVER"]["operator"]["operands"]["true_value"] == ""
 
 
 def test_app_resolves_key_vault_references_with_its_identity() -> None:

@@ -65,9 +65,13 @@ try {
 }
 
 # A reference that did not resolve when the settings were applied is fetched again on a restart.
+# Every region's app (REPLICA_FUNCTION_APP_NAMES: the replica regions') references the same vault.
 if ($script:created -and $env:AZURE_FUNCTION_APP_NAME -and $env:AZURE_RESOURCE_GROUP) {
     $subscription = if ($env:AZURE_SUBSCRIPTION_ID) { @('--subscription', $env:AZURE_SUBSCRIPTION_ID) } else { @() }
-    az functionapp restart @subscription --resource-group $env:AZURE_RESOURCE_GROUP --name $env:AZURE_FUNCTION_APP_NAME --output none
-    if ($LASTEXITCODE -ne 0) { throw "could not restart $env:AZURE_FUNCTION_APP_NAME" }
-    Write-Host "restarted $env:AZURE_FUNCTION_APP_NAME so that it reads the new secrets"
+    $apps = @($env:AZURE_FUNCTION_APP_NAME) + @("$env:REPLICA_FUNCTION_APP_NAMES" -split '\s+' | Where-Object { $_ })
+    foreach ($app in $apps) {
+        az functionapp restart @subscription --resource-group $env:AZURE_RESOURCE_GROUP --name $app --output none
+        if ($LASTEXITCODE -ne 0) { throw "could not restart $app" }
+        Write-Host "restarted $app so that it reads the new secrets"
+    }
 }

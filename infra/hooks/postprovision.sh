@@ -5,7 +5,8 @@
 # passwords): create each one that is absent, never replacing one that exists (that would sign
 # everybody out, or change the admin password under its users). It runs after provisioning
 # because the vault is made by it. Reads the azd environment: KEY_VAULT_NAME, ADMIN_USER_ENABLED,
-# ADMIN_PASSWORD2_ENABLED, AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZURE_FUNCTION_APP_NAME.
+# ADMIN_PASSWORD2_ENABLED, AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZURE_FUNCTION_APP_NAME,
+# REPLICA_FUNCTION_APP_NAMES.
 # Needs openssl and az, logged in with Key Vault Secrets Officer on the vault (Bicep grants it to
 # AZURE_PRINCIPAL_ID).
 set -eu
@@ -65,8 +66,11 @@ fi
 
 # A reference that did not resolve when the settings were applied is fetched again on a restart.
 # (Key Vault calls name the vault; this one needs azd's subscription, which may not be az's default.)
+# Every region's app (REPLICA_FUNCTION_APP_NAMES: the replica regions') references the same vault.
 if [ "$created" = 1 ] && [ -n "${AZURE_FUNCTION_APP_NAME:-}" ] && [ -n "${AZURE_RESOURCE_GROUP:-}" ]; then
-    az functionapp restart ${AZURE_SUBSCRIPTION_ID:+--subscription "$AZURE_SUBSCRIPTION_ID"} \
-        --resource-group "$AZURE_RESOURCE_GROUP" --name "$AZURE_FUNCTION_APP_NAME" --output none
-    echo "restarted $AZURE_FUNCTION_APP_NAME so that it reads the new secrets"
+    for app in "$AZURE_FUNCTION_APP_NAME" ${REPLICA_FUNCTION_APP_NAMES:-}; do
+        az functionapp restart ${AZURE_SUBSCRIPTION_ID:+--subscription "$AZURE_SUBSCRIPTION_ID"} \
+            --resource-group "$AZURE_RESOURCE_GROUP" --name "$app" --output none
+        echo "restarted $app so that it reads the new secrets"
+    done
 fi

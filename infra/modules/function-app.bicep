@@ -21,6 +21,9 @@ param registryQueueEndpoint string
 @description('The registry settings (shared/settings.py SETTINGS), name to value.')
 param registrySettings object
 
+@description('The azd service this app is (its azd-service-name tag); empty for a replica region\'s app, which azd does not deploy to (it takes one app per service).')
+param azdServiceName string = 'registry'
+
 @description('Most instances Flex Consumption scales the app out to.')
 @minValue(1)
 @maxValue(1000)
@@ -79,8 +82,8 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 resource site 'Microsoft.Web/sites@2024-04-01' = {
   name: name
   location: location
-  tags: union(tags, {
-    'azd-service-name': 'registry'
+  tags: union(tags, empty(azdServiceName) ? {} : {
+    'azd-service-name': azdServiceName
   })
   kind: 'functionapp,linux'
   identity: {
