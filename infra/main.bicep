@@ -24,8 +24,8 @@ param location string = resourceGroup().location
 @description('Azure locations of the replica regions, e.g. [\'eastus\', \'southeastasia\'] (Premium only): each gets its own registry storage, function app and Event Grid topic, and a Front Door routes the one login server to the nearest region.')
 param replicaLocations array = []
 
-@description('Path Front Door probes every region on (replicas only). Front Door counts only a 200 as healthy; /v2/ answers 401 while authentication is on (docs/replication.md).')
-param frontDoorProbePath string = '/v2/'
+@description('Path Front Door probes every region on (replicas only): /acr/health answers 200 without credentials while the region serves and 503 while its endpoint is switched off (docs/replication.md).')
+param frontDoorProbePath string = '/acr/health'
 
 @description('Prefix of the blob container and tables in the registry storage (REGISTRY_STORAGE_PREFIX).')
 param storagePrefix string = 'registry'

@@ -293,7 +293,7 @@ def test_front_door_routes_one_login_server_to_every_region() -> None:
     assert group["healthProbeSettings"]["probeProtocol"] == "Https"
     assert group["loadBalancingSettings"]["additionalLatencyInMilliseconds"] == 50  # latency-based
     assert module_params(MAIN, "frontDoor")["probePath"] == "frontDoorProbePath"
-    assert tree(MAIN)["parameters"]["frontDoorProbePath"]["default"] == "/v2/"
+    assert tree(MAIN)["parameters"]["frontDoorProbePath"]["default"] == "/acr/health"
     # every region's app is an origin: the home app here, each replica's in its region module
     assert module_params(MAIN, "homeOrigin")["hostName"] == output_of("functionApp", "defaultHostName")
     assert module_params(REPLICA, "origin")["hostName"] == output_of("functionApp", "defaultHostName")

@@ -6,7 +6,9 @@ plus ``properties.lag`` (per source region: ``{pending, oldestPendingAge}``, Non
 region's storage did not answer). ``PATCH`` with ``{"properties": {"regionEndpointEnabled": false}}``
 switches a region's endpoint off (the home region's cannot be), ``true`` on again. Beyond ARM:
 ``GET images/<repository>/<tag or digest>`` says which regions hold an image, and
-``GET /acr/admin/metrics`` serves the lag as Prometheus gauges.
+``GET /acr/admin/metrics`` serves the lag as Prometheus gauges, and ``GET /acr/health`` (anonymous)
+answers 200 while the region serves (the routing front's health probe; the endpoint switch makes
+it 503 while the region is switched off).
 """
 
 from __future__ import annotations
@@ -78,3 +80,10 @@ async def metrics_text(request: Request) -> Response:
     lag, switches = await asyncio.gather(status.lag(), status.regions.switches.cached())
     text = metrics.render(status.regions.names, lag, switches, status.clock())
     return Response(text, media_type=metrics.CONTENT_TYPE)
+
+
+async def health(request: Request) -> Response:
+    """200 with this region's name while it serves: the request-time endpoint switch answers 503
+    before this runs when the region is switched off."""
+    regions = await service(request, Regions)
+    return JSONResponse({"region": regions.local, "status": "serving"})

@@ -9,7 +9,7 @@ from shared.auth.store import IdentityStore
 from shared.kernel.configurator import Application, Configurator
 from shared.kernel.container import Container
 from shared.kernel.operations import Operation
-from shared.kernel.routes import RouteSpec
+from shared.kernel.routes import Access, RouteSpec
 from shared.registry.blobs import BlobService
 from shared.registry.manifests import ManifestService
 from shared.registry.uploads import UploadService
@@ -31,6 +31,8 @@ STATUS_ROUTES = tuple(RouteSpec(path, methods, handler, Operation.ADMIN, ADMIN_A
     (_ALL + "/{region}", ("PATCH",), api.update_replication),
     ("/acr/admin/metrics", ("GET",), api.metrics_text),
 ))
+#: Anonymous: 200 while this region serves, 503 while its endpoint is switched off (the front door's probe).
+HEALTH_ROUTE = RouteSpec("/acr/health", ("GET", "HEAD"), api.health, Operation.API_ROOT, Access.public())
 
 
 def register(config: Configurator) -> None:
@@ -43,7 +45,7 @@ def register(config: Configurator) -> None:
     config.decorate_service(IdentityStore, _home_identities)
     # Status and the endpoint switch.
     config.add_service(ReplicationStatus, _status)
-    config.add_routes(*STATUS_ROUTES)
+    config.add_routes(*STATUS_ROUTES, HEALTH_ROUTE)
     config.add_policy(endpoint_switch, *SWITCHED_OPERATIONS)
     # Reads and pushes across regions.
     config.decorate_service(BlobService, regional_blobs)

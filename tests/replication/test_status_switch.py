@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
+import httpx
+
 from scripts.azurite import Azurite, free_port
 from shared.replication.switches import CACHE_SECONDS, READ_TIMEOUT, EndpointSwitches
 from shared.storage import layout
@@ -27,6 +29,9 @@ async def test_a_disabled_region_answers_503_until_it_is_enabled_again(azurite: 
     async with world_of(azurite) as world:
         west, east = world.clients["west"], world.clients["east"]
         digest, raw = await push_image(west, "team/app", "v1")
+        probe = httpx.AsyncClient(transport=west._transport, base_url="http://registry.test")  # anonymous
+        healthy = await probe.get("/acr/health")
+        assert healthy.status_code == 200 and healthy.json() == {"region": "west", "status": "serving"}
 
         patched = await west.patch("/acr/admin/replications/west", json=DISABLE)
         assert patched.status_code == 200, patched.text
@@ -44,7 +49,8 @@ async def test_a_disabled_region_answers_503_until_it_is_enabled_again(azurite: 
         assert error["code"] == "UNAVAILABLE"
         assert "region west" in error["message"] and "disabled" in error["message"]
         assert error["detail"] == {"region": "west", "enabledRegions": ["east"]}
-        assert (await west.get("/v2/")).status_code == 503  # what a routing front's probe sees
+        assert (await west.get("/v2/")).status_code == 503
+        assert (await probe.head("/acr/health")).status_code == 503  # what the front door's probe sees
         head = await west.head(f"/v2/team/app/blobs/{digest}")
         assert head.status_code == 503 and head.content == b""
         assert (await west.post("/v2/team/other/blobs/uploads/")).status_code == 503
@@ -62,6 +68,8 @@ async def test_a_disabled_region_answers_503_until_it_is_enabled_again(azurite: 
         served = await west.get("/v2/team/app/manifests/v1",
                                 headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
         assert served.status_code == 200 and served.content == raw
+        assert (await probe.head("/acr/health")).status_code == 200
+        await probe.aclose()
         switches = await world.rows("east", "replication", layout.REGIONS_PARTITION)
         assert switches["west"]["endpoint_enabled"] is True
 
