@@ -78,8 +78,24 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings.from_env(environ, SETTINGS_GROUPS)
 
 
-async def open_container(settings: Settings, application: Application = APPLICATION) -> Container:
-    """A new container of ``application``'s services over the storage of ``settings`` (the caller closes it)."""
+_APPLICATIONS: dict[tuple[object, ...], Application] = {}
+
+
+def application_for(settings: Settings) -> Application:
+    """The capabilities as ``settings`` switch them on or off (the process's :data:`APPLICATION`
+    when they were read from the same environment): tests and tools build registries whose
+    settings differ from the process's."""
+    key = tuple(settings.capabilities)  # the capabilities' groups decide what is switched on
+    found = _APPLICATIONS.get(key)
+    if found is None:
+        found = _APPLICATIONS[key] = configure(environ=settings.source)
+    return found
+
+
+async def open_container(settings: Settings, application: Application | None = None) -> Container:
+    """A new container of ``application``'s services (default: those ``settings`` switch on) over
+    the storage of ``settings`` (the caller closes it)."""
+    application = application or application_for(settings)
     return await Container.open(settings, application.services, {Application: application}, application.tables)
 
 
@@ -123,7 +139,7 @@ def _forget_on_close(cache: _Cache, key: tuple[Settings, int], task: asyncio.Tas
         task.result().on_close(forget)
 
 
-def create_app(settings: Settings | None = None, application: Application = APPLICATION) -> Starlette:
+def create_app(settings: Settings | None = None, application: Application | None = None) -> Starlette:
     """The registry's ASGI app (uvicorn's ``--factory`` and the HTTP function call this).
 
     Without ``settings`` it reads them from the environment on its first request and serves from
@@ -131,6 +147,8 @@ def create_app(settings: Settings | None = None, application: Application = APPL
     and tools: each app is one instance of the registry) it builds a container of its own.
     """
     shared = settings is None
+    if application is None:
+        application = APPLICATION if settings is None else application_for(settings)
 
     async def opener(resolved: Settings) -> Container:
         opened = await (container(resolved, application) if shared else open_container(resolved, application))

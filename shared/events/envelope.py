@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.events.model import CHART_DELETE, CHART_PUSH, DELETE, PUSH, QUARANTINE, RegistryEvent
+from shared.events.model import ATTRIBUTES, CHART_DELETE, CHART_PUSH, DELETE, PUSH, QUARANTINE, UNTAG, RegistryEvent
 
 EVENT_GRID_SCHEMA = "EventGridSchema"
 CLOUD_EVENT_SCHEMA = "CloudEventSchemaV1_0"
@@ -21,6 +21,9 @@ CHART_DELETED = "Microsoft.ContainerRegistry.ChartDeleted"
 #: ACR sends quarantine only to webhooks and has no Event Grid type for it; the webhook fan-out
 #: needs it on the spine, so it travels under this project's own type (not a Microsoft one).
 IMAGE_QUARANTINED = "ContainerRegistry.ImageQuarantined"
+#: This project's own types for what ACR sends no event about (geo-replication consumes them).
+TAG_DELETED = "ContainerRegistry.TagDeleted"
+ATTRIBUTES_CHANGED = "ContainerRegistry.AttributesChanged"
 
 EVENT_TYPES: dict[str, str] = {
     PUSH: IMAGE_PUSHED,
@@ -28,22 +31,26 @@ EVENT_TYPES: dict[str, str] = {
     CHART_PUSH: CHART_PUSHED,
     CHART_DELETE: CHART_DELETED,
     QUARANTINE: IMAGE_QUARANTINED,
+    UNTAG: TAG_DELETED,
+    ATTRIBUTES: ATTRIBUTES_CHANGED,
 }
 DATA_VERSION = "2.0"
 METADATA_VERSION = "1"
 
 
 def subject(event: RegistryEvent) -> str:
-    """The Event Grid subject ACR gives the event."""
+    """The Event Grid subject ACR gives the event (``repo:tag`` or ``repo`` for this project's own types)."""
     t = event.target
     if event.action in (DELETE, CHART_DELETE):
         return t.repository
+    if event.action in (UNTAG, ATTRIBUTES):
+        return f"{t.repository}:{t.tag}" if t.tag else (f"{t.repository}@{t.digest}" if t.digest else t.repository)
     return f"{t.repository}:{t.tag}" if t.tag else f"{t.repository}@{t.digest}"
 
 
 def event_data(event: RegistryEvent, location: str) -> dict[str, Any]:
     """The ``data`` of the Event Grid event: the webhook payload plus the registry's location."""
-    payload = event.to_payload()
+    payload = event.to_stored()
     data = {k: v for k, v in payload.items() if k in ("id", "timestamp", "action")}
     data["location"] = location
     data.update({k: v for k, v in payload.items() if k not in data})

@@ -22,7 +22,13 @@ DELETE = "delete"
 QUARANTINE = "quarantine"
 CHART_PUSH = "chart_push"
 CHART_DELETE = "chart_delete"
-ACTIONS = (PUSH, DELETE, QUARANTINE, CHART_PUSH, CHART_DELETE)
+#: This project's own actions (ACR has no event for them; they never reach webhooks): a tag
+#: deleted alone, and lock flags (``changeableAttributes``) changed. Geo-replication needs both.
+UNTAG = "untag"
+ATTRIBUTES = "attributes"
+#: The actions of ACR's webhooks.
+ACR_ACTIONS = (PUSH, DELETE, QUARANTINE, CHART_PUSH, CHART_DELETE)
+ACTIONS = (*ACR_ACTIONS, UNTAG, ATTRIBUTES)
 
 #: The config media type of a Helm chart stored as an OCI artifact (Helm 3.8+).
 HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
@@ -84,9 +90,13 @@ class RegistryEvent:
     action: str
     target: Target
     request: RequestInfo | None = None
+    #: The region a replicated change came from (None: a client made the change in this region).
+    #: Carried in Event Grid ``data``, never in a webhook's payload.
+    origin: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
-        """The JSON document ACR POSTs to a webhook for this event."""
+        """The JSON document ACR POSTs to a webhook for this event (the outbox stores it with
+        ``origin``: see :meth:`to_stored`)."""
         t = self.target
         target: dict[str, Any] = {}
         if t.media_type is not None and self.action != QUARANTINE:
@@ -105,6 +115,13 @@ class RegistryEvent:
             doc["request"] = self.request.to_json(with_useragent=self.action != QUARANTINE)
         return doc
 
+    def to_stored(self) -> dict[str, Any]:
+        """The payload plus ``origin`` when set: what the outbox and Event Grid ``data`` carry."""
+        doc = self.to_payload()
+        if self.origin is not None:
+            doc["origin"] = self.origin
+        return doc
+
     @classmethod
     def from_payload(cls, doc: Mapping[str, Any]) -> RegistryEvent:
         """The event a payload (or Event Grid ``data``) describes; KeyError/ValueError if malformed."""
@@ -120,7 +137,9 @@ class RegistryEvent:
         request = None if r is None else RequestInfo(
             str(r.get("id", "")), str(r.get("host", "")), str(r.get("method", "")), str(r.get("useragent", ""))
         )
-        return cls(str(doc["id"]), str(doc["timestamp"]), action, target, request)
+        origin = doc.get("origin")
+        return cls(str(doc["id"]), str(doc["timestamp"]), action, target, request,
+                   None if origin is None else str(origin))
 
 
 @dataclass(frozen=True)
@@ -162,6 +181,16 @@ def delete_event(repository: str, digest: str, media_type: str, request: Request
         target = Target(repository, digest, ACR_CHART, size, None, chart.name, chart.version)
         return RegistryEvent(str(uuid.uuid4()), timestamp_now(), CHART_DELETE, target)
     return RegistryEvent(str(uuid.uuid4()), timestamp_now(), DELETE, Target(repository, digest, media_type), request)
+
+
+def untag_event(repository: str, tag: str, digest: str, request: RequestInfo | None) -> RegistryEvent:
+    """The event of a tag deleted alone (the manifest stays): this project's, not ACR's."""
+    return RegistryEvent(str(uuid.uuid4()), timestamp_now(), UNTAG, Target(repository, digest, tag=tag), request)
+
+
+def attributes_event(repository: str, digest: str, tag: str | None, request: RequestInfo | None) -> RegistryEvent:
+    """The event of lock flags changed on a repository (``digest`` empty, no tag), a tag or a manifest."""
+    return RegistryEvent(str(uuid.uuid4()), timestamp_now(), ATTRIBUTES, Target(repository, digest, tag=tag), request)
 
 
 def repository_delete_events(repository: str, manifests: Iterable[tuple[str, str]],

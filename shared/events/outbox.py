@@ -47,7 +47,7 @@ class Outbox:
     @staticmethod
     def row(partition: str, event: RegistryEvent) -> TransactionOperation:
         """The transaction operation that stores ``event`` in ``partition`` (the repository's)."""
-        return ("create", OutboxRow(partition, event.id, event.to_payload(), datetime.now(UTC)).to_entity())
+        return ("create", OutboxRow(partition, event.id, event.to_stored(), datetime.now(UTC)).to_entity())
 
     def committed(self, partition: str, events: Sequence[RegistryEvent]) -> None:
         """The transaction holding the rows of ``events`` committed: publish them in the background."""

@@ -21,7 +21,15 @@ from azure.data.tables import TableTransactionError
 from azure.storage.blob import ContentSettings
 
 from shared.errors import Unavailable
-from shared.events.model import Chart, RegistryEvent, chart_of, current_request_info, delete_event, push_event
+from shared.events.model import (
+    Chart,
+    RegistryEvent,
+    chart_of,
+    current_request_info,
+    delete_event,
+    push_event,
+    untag_event,
+)
 from shared.kernel.interfaces import EventSink
 from shared.oci.digest import Digest
 from shared.oci.errors import InvalidDigest, InvalidManifest, InvalidTag
@@ -153,13 +161,7 @@ class ManifestService:
         """
         partition = layout.encode_repository(repository)
         if is_tag(reference):
-            validate_tag(reference)
-            tag_row = await get_or_none(self.storage.repos, partition, layout.tag_key(reference), TagRow)
-            if tag_row is None:
-                raise ManifestUnknown(detail={"reference": reference})
-            await self.storage.repos.delete_entity(partition, layout.tag_key(reference), etag=tag_row.etag,
-                                                   match_condition=MatchConditions.IfNotModified)
-            return Digest.parse(tag_row.digest)
+            return await self._untag(repository, validate_tag(reference))
         digest = str(Digest.parse(reference))
         for attempt in range(_DELETE_ATTEMPTS):
             row = await get_or_none(self.storage.repos, partition, layout.manifest_key(digest), ManifestRow)
@@ -170,6 +172,26 @@ class ManifestService:
             if await self._delete_manifest(partition, repository, row):
                 return Digest.parse(digest)
         raise Unavailable("the manifest keeps changing; retry later", retry_after=1)
+
+    async def _untag(self, repository: str, tag: str) -> Digest:
+        """Delete a tag alone, with its ``untag`` event, on condition that it is unchanged since read."""
+        partition, key = layout.encode_repository(repository), layout.tag_key(tag)
+        for _ in range(_DELETE_ATTEMPTS):
+            tag_row = await get_or_none(self.storage.repos, partition, key, TagRow)
+            if tag_row is None:
+                raise ManifestUnknown(detail={"reference": tag})
+            event = untag_event(repository, tag, tag_row.digest, current_request_info())
+            ops: list[Any] = [("delete", {"PartitionKey": partition, "RowKey": key},
+                               {"etag": tag_row.etag, "match_condition": MatchConditions.IfNotModified})]
+            try:
+                await self.storage.repos.submit_transaction(ops + self.events.operations(partition, [event]))
+            except TableTransactionError as error:
+                if str(getattr(error, "error_code", "")) in ("UpdateConditionNotSatisfied", "ResourceNotFound"):
+                    continue  # moved or deleted meanwhile: read it again
+                raise
+            self.events.committed(partition, [event])
+            return Digest.parse(tag_row.digest)
+        raise Unavailable("the tag keeps changing; retry later", retry_after=1)
 
     async def _delete_manifest(self, partition: str, repository: str, row: ManifestRow) -> bool:
         """Delete the tags and referrer row of the manifest ``row``, then the row itself if it

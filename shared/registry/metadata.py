@@ -6,7 +6,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from azure.data.tables import TableTransactionError
+
 from shared.errors import Invalid, Locked, NotFound
+from shared.events.model import attributes_event, current_request_info
 from shared.oci.digest import Digest
 from shared.registry.errors import ManifestUnknown, RepositoryUnknown
 from shared.registry.locks import FLAGS, LockService, changeable_attributes, listed
@@ -60,10 +63,23 @@ class MetadataService:
         return await self._row(layout.CATALOG_PARTITION, layout.encode_repository(repository), CatalogRow,
                                RepositoryUnknown, {"name": repository})
 
-    async def _set_locks(self, row: CatalogRow | TagRow | ManifestRow, body: Any) -> None:
-        await self.storage.repos.update_entity({**keys(row.to_entity()), **lock_update(body).to_entity()},
-                                               mode="merge")
+    async def _set_locks(self, row: CatalogRow | TagRow | ManifestRow, body: Any, repository: str, digest: str = "",
+                         tag: str | None = None) -> None:
+        """Merge the flags of ``body`` into ``row`` (and ``updated``, the time geo-replication orders
+        changes by), with their ``attributes`` event, in one transaction."""
+        entity = keys(row.to_entity())
+        change = {**entity, **lock_update(body).to_entity(), "updated": datetime.now(UTC)}
+        event = attributes_event(repository, digest, tag, current_request_info())
+        events = self.manifest_service.events
+        try:
+            await self.storage.repos.submit_transaction(
+                [("update", change, {"mode": "merge"}), *events.operations(entity["PartitionKey"], [event])])
+        except TableTransactionError as error:
+            if str(getattr(error, "error_code", "")) == "ResourceNotFound":
+                raise NotFound(detail={"name": repository}) from None
+            raise
         self.locks.forget()
+        events.committed(entity["PartitionKey"], [event])
 
     async def repository(self, repository: str) -> dict[str, Any]:
         """``{registry, imageName, createdTime, lastUpdateTime, manifestCount, tagCount, changeableAttributes}``."""
@@ -80,7 +96,7 @@ class MetadataService:
 
     async def update_repository(self, repository: str, body: Any) -> dict[str, Any]:
         """PATCH the repository's changeable attributes."""
-        await self._set_locks(await self._repository_row(repository), body)
+        await self._set_locks(await self._repository_row(repository), body, repository)
         return await self.repository(repository)
 
     async def delete_repository(self, repository: str) -> dict[str, list[str]]:
@@ -126,7 +142,8 @@ class MetadataService:
 
     async def update_tag(self, repository: str, tag: str, body: Any) -> dict[str, Any]:
         """PATCH a tag's changeable attributes."""
-        await self._set_locks(await self._tag_row(repository, tag), body)
+        row = await self._tag_row(repository, tag)
+        await self._set_locks(row, body, repository, row.digest, tag)
         return await self.tag(repository, tag)
 
     def _manifest(self, row: ManifestRow, tags: list[str]) -> dict[str, Any]:
@@ -171,5 +188,6 @@ class MetadataService:
 
     async def update_manifest(self, repository: str, digest: str, body: Any) -> dict[str, Any]:
         """PATCH a manifest's changeable attributes."""
-        await self._set_locks(await self._manifest_row(repository, digest), body)
+        row = await self._manifest_row(repository, digest)
+        await self._set_locks(row, body, repository, row.digest)
         return await self.manifest(repository, digest)

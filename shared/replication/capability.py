@@ -1,44 +1,28 @@
 """The geo-replication capability, declared in one place: its settings, its table, the
-:class:`~shared.replication.regions.Regions` service, and the consumer that replicates each change
-(with its retry timer). Off (settings only) with fewer than two regions."""
+:class:`~shared.replication.regions.Regions` service, identities kept in the home region, and the
+consumer that replicates each change to the other regions (with its retry timer).
+Off (settings only) with fewer than two regions."""
 
 from __future__ import annotations
 
-from shared.events.envelope import (
-    ATTRIBUTES_CHANGED,
-    CHART_DELETED,
-    CHART_PUSHED,
-    IMAGE_DELETED,
-    IMAGE_PUSHED,
-    TAG_DELETED,
-)
+from shared.auth.store import IdentityStore
 from shared.kernel.configurator import Application, Configurator
 from shared.kernel.container import Container
-from shared.kernel.jobs import EventConsumer, Subscription, Timer
-from shared.replication.consumer import Replicator, replicate, retry_replication
+from shared.replication.consumer import REPLICATE, RETRY_REPLICATION, Replicator, replicator
 from shared.replication.regions import Regions
 from shared.replication.settings import ReplicationSettings
 from shared.storage import layout
 
-#: The Event Grid subscription "replication": every change made here goes to every other region.
-REPLICATE = EventConsumer(
-    Subscription(name="replication", function_name="replicate",
-                 included_event_types=(IMAGE_PUSHED, IMAGE_DELETED, CHART_PUSHED, CHART_DELETED, TAG_DELETED,
-                                       ATTRIBUTES_CHANGED)),
-    replicate,
-)
-#: Every minute: retry the changes not replicated within REGISTRY_REPLICATION_RETRY_SECONDS.
-RETRY_REPLICATION = Timer("retry_replication", "0 * * * * *", retry_replication)
-
 
 def register(config: Configurator) -> None:
-    """Add geo-replication: its settings, table, regions, consumer and retry timer."""
+    """Add geo-replication: its settings, table, regions, home identities, consumer and retry timer."""
     config.add_settings(ReplicationSettings)
     if not config.enabled(ReplicationSettings):
         return
     config.add_tables(layout.REPLICATION)
     config.add_service(Regions, _regions)
-    config.add_service(Replicator, _replicator)
+    config.decorate_service(IdentityStore, _home_identities)
+    config.add_service(Replicator, replicator)
     config.add_consumer(REPLICATE)
     config.add_timer(RETRY_REPLICATION)
 
@@ -49,5 +33,10 @@ async def _regions(container: Container) -> Regions:
     return Regions(container.settings, container.storage, every)
 
 
-async def _replicator(container: Container) -> Replicator:
-    return Replicator(await container.get(Regions), container.storage)
+async def _home_identities(container: Container, local: IdentityStore) -> IdentityStore:
+    """Tokens, scope maps and role assignments of every region live in the home region's auth
+    table, so a token created through any region's endpoint works in all of them."""
+    regions = await container.get(Regions)
+    if regions.local == regions.home:
+        return local
+    return IdentityStore((await regions.storage(regions.home)).auth)

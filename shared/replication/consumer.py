@@ -24,9 +24,18 @@ from typing import Any, Self
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
-from shared.events.envelope import event_of
+from shared.events.envelope import (
+    ATTRIBUTES_CHANGED,
+    CHART_DELETED,
+    CHART_PUSHED,
+    IMAGE_DELETED,
+    IMAGE_PUSHED,
+    TAG_DELETED,
+    event_of,
+)
 from shared.events.model import RegistryEvent
 from shared.kernel.container import Container
+from shared.kernel.jobs import EventConsumer, Subscription, Timer
 from shared.replication.regions import Regions
 from shared.replication.settings import ReplicationSettings
 from shared.replication.sync import Sides, reconcile
@@ -171,3 +180,19 @@ async def retry_replication(container: Container) -> int:
     """The plain function behind the ``retry_replication`` timer: one pass over the pending rows."""
     seconds = container.settings.group(ReplicationSettings).retry_seconds
     return await (await container.get(Replicator)).retry_pending(timedelta(seconds=seconds))
+
+
+async def replicator(container: Container) -> Replicator:
+    """The container's replicator (its factory)."""
+    return Replicator(await container.get(Regions), container.storage)
+
+
+#: The Event Grid subscription "replication": every change made here goes to every other region.
+REPLICATE = EventConsumer(
+    Subscription(name="replication", function_name="replicate",
+                 included_event_types=(IMAGE_PUSHED, IMAGE_DELETED, CHART_PUSHED, CHART_DELETED, TAG_DELETED,
+                                       ATTRIBUTES_CHANGED)),
+    replicate,
+)
+#: Every minute: retry the changes not replicated within REGISTRY_REPLICATION_RETRY_SECONDS.
+RETRY_REPLICATION = Timer("retry_replication", "0 * * * * *", retry_replication)

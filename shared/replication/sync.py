@@ -46,7 +46,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableTransactionError
 
-from shared.events.model import CHART_DELETE, CHART_PUSH, DELETE, PUSH, QUARANTINE, RegistryEvent
+from shared.events.model import ATTRIBUTES, CHART_DELETE, CHART_PUSH, DELETE, PUSH, QUARANTINE, UNTAG, RegistryEvent
 from shared.events.outbox import Outbox
 from shared.oci.digest import Digest
 from shared.oci.manifest import Manifest, parse_manifest
@@ -59,8 +59,6 @@ from shared.storage.rows import CatalogRow, ManifestRow, ReferrerRow, TagRow, et
 
 log = logging.getLogger("registry.replication")
 
-UNTAG = "untag"
-ATTRIBUTES = "attributes"
 PUSHES = frozenset({PUSH, CHART_PUSH, QUARANTINE})
 DELETES = frozenset({DELETE, CHART_DELETE})
 #: How many times one item's rows are re-read and re-decided after a concurrent writer changed them.

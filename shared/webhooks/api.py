@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from shared.api.http import container_of, read_json, service
 from shared.kernel.container import Container
-from shared.webhooks.errors import WebhookCode, WebhookUnknown
+from shared.webhooks.errors import WebhookCode, WebhookInvalid, WebhookUnknown
 from shared.webhooks.fanout import WebhookService
 from shared.webhooks.model import Webhook, validate_name, webhook_from_body
 from shared.webhooks.settings import WebhookSettings
@@ -53,11 +53,24 @@ async def get_webhook(request: Request) -> Response:
     return JSONResponse(_resource(container, await webhooks.store.get(request.path_params["webhook"])))
 
 
+def _check_location(container: Container, body: Any) -> None:
+    """A webhook belongs to the region whose endpoint created it (ACR's webhook ``location``): it
+    fires for what arrives in that region, pushed there or replicated there. Another region's
+    webhook is created through that region's own endpoint."""
+    location = body.get("location") if isinstance(body, dict) else None
+    here = container.settings.registry.location
+    if location is not None and (not isinstance(location, str) or location.replace(" ", "").lower() != here.lower()):
+        raise WebhookInvalid(f"this endpoint serves location {here!r}: create a webhook of another replica "
+                             "through that region's own endpoint")
+
+
 async def create_webhook(request: Request) -> Response:
     """Create a webhook (201), or replace the one of that name (200)."""
     name = validate_name(request.path_params["webhook"])
-    webhook = webhook_from_body(name, await _body(request), None)
+    body = await _body(request)
+    webhook = webhook_from_body(name, body, None)
     container, webhooks = await _webhooks(request)
+    _check_location(container, body)
     await check_service_uri(webhook.service_uri, container.settings.group(WebhookSettings).allow_private)
     created = await webhooks.store.create(webhook)
     return JSONResponse(_resource(container, webhook), status_code=201 if created else 200)

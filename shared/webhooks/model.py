@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from shared.events.model import ACTIONS, RegistryEvent
+from shared.events.model import ACR_ACTIONS, RegistryEvent
 from shared.webhooks.errors import WebhookInvalid
 from shared.webhooks.outbound import header_problem
 from shared.webhooks.targets import parse_service_uri
@@ -84,8 +84,8 @@ def _service_uri(value: Any) -> str:
 
 
 def _actions(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value or not all(a in ACTIONS for a in value):
-        raise _invalid(f"actions must be a non-empty list of {', '.join(ACTIONS)}")
+    if not isinstance(value, list) or not value or not all(a in ACR_ACTIONS for a in value):
+        raise _invalid(f"actions must be a non-empty list of {', '.join(ACR_ACTIONS)}")
     return tuple(dict.fromkeys(value))
 
 

@@ -87,7 +87,7 @@ async def test_tag_move_is_a_push_and_only_a_manifest_delete_is_a_delete(
     client: httpx.AsyncClient, registry: Registry, storage: StorageProbe
 ) -> None:
     first = await push_image(client, "apps/api", "stable", seed=1)
-    await push_image(client, "apps/api", "stable", seed=2)  # moves the tag
+    second = await push_image(client, "apps/api", "stable", seed=2)  # moves the tag
     await client.put(f"/v2/apps/api/manifests/{first['digest']}",
                      content=(await client.get(f"/v2/apps/api/manifests/{first['digest']}")).content,
                      headers={"Content-Type": first["mediaType"]})  # by digest: a push without tag
@@ -98,7 +98,11 @@ async def test_tag_move_is_a_push_and_only_a_manifest_delete_is_a_delete(
 
     assert (await client.delete("/v2/apps/api/manifests/stable")).status_code == 202  # tag only
     await registry.outbox.settle()
-    assert len(await _outbox(storage)) == 3
+    after_untag = [json.loads(str(r["event"])) for r in await _outbox(storage)]
+    untags = [e for e in after_untag if e["action"] == "untag"]  # this project's own event, not ACR's delete
+    assert len(after_untag) == 4 and len(untags) == 1
+    assert untags[0]["target"] == {"digest": second["digest"], "repository": "apps/api",
+                                   "tag": "stable"}
     assert (await client.delete(f"/v2/apps/api/manifests/{first['digest']}")).status_code == 202
     await registry.outbox.settle()
     deletes = [json.loads(str(r["event"])) for r in await _outbox(storage)]

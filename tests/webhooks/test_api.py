@@ -9,6 +9,7 @@ from scripts.azurite import Azurite
 from shared.settings import Settings
 from tests.conftest import test_settings
 from tests.receiver import Receiver
+from tests.storage import StorageProbe
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def settings(azurite: Azurite) -> Settings:
 
 
 def _body(receiver: Receiver, **properties: object) -> dict[str, object]:
-    return {"location": "westus", "properties": {"serviceUri": f"{receiver.url}/hook", "actions": ["push"],
+    return {"location": "local", "properties": {"serviceUri": f"{receiver.url}/hook", "actions": ["push"],
                                                  **properties}}
 
 
@@ -112,3 +113,13 @@ async def test_dead_letter_routes_answer_404_for_unknown_webhooks_and_events(
         missing = await client.post(f"/acr/admin/webhooks/hook1/deadLetters/{event}/redeliver")
         assert missing.status_code == 404
         assert missing.json()["errors"][0]["code"] in ("WEBHOOK_UNKNOWN", "NOT_FOUND")  # a/b: no such route
+
+
+async def test_a_webhook_of_another_location_is_created_through_that_regions_endpoint(
+    client: httpx.AsyncClient, receiver: Receiver, storage: StorageProbe
+) -> None:
+    body = {**_body(receiver), "location": "westus"}  # this registry (region) is at "local"
+    answer = await client.put("/acr/admin/webhooks/hook4", json=body)
+    assert answer.status_code == 400 and "location" in answer.text
+    assert not await storage.rows("webhooks")
+    assert (await client.put("/acr/admin/webhooks/hook4", json={"properties": body["properties"]})).status_code == 201
