@@ -38,7 +38,8 @@ from shared.kernel.container import Container
 from shared.kernel.jobs import EventConsumer, Subscription, Timer
 from shared.replication.regions import Regions
 from shared.replication.settings import ReplicationSettings
-from shared.replication.sync import Sides, reconcile
+from shared.replication.sides import Sides
+from shared.replication.sync import reconcile
 from shared.storage import layout
 from shared.storage.interfaces import Storage, Table
 from shared.storage.queries import partition_rows

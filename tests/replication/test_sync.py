@@ -220,23 +220,47 @@ async def test_conflicting_tag_pushes_in_two_regions_converge_on_the_later_one(a
             await assert_same_repository(regions, "race/app")
 
 
-async def test_a_tag_lock_set_in_east_is_enforced_in_west(azurite: Any) -> None:
+async def test_a_tag_lock_set_in_east_is_enforced_in_west_and_lifted_there_too(azurite: Any) -> None:
     async with regions_of(azurite) as regions:
         east, west = regions["east"], regions["west"]
         digest, _ = await push_image(east.client, "locked/app", "v1")
         await east.settle()
         patched = await east.client.patch("/acr/v1/locked/app/_tags/v1", params=API, json={"writeEnabled": False})
         assert patched.status_code == 200, patched.text
-        await east.settle()
-        await east.deliver(event("attributes", "locked/app", "", "v1"))  # as the PATCH's own event would
+        await east.settle()  # the PATCH's attributes event, replicated
 
         row = (await west.rows("locked/app"))["t|v1"]
         assert row["can_write"] is False and row["digest"] == digest
         doc, _, _ = await small_image(west.client, "locked/app")
-        refused = await west.client.put("/v2/locked/app/manifests/v1", content=json.dumps(doc).encode(),
+        body = json.dumps(doc).encode()
+        refused = await west.client.put("/v2/locked/app/manifests/v1", content=body,
                                         headers={"Content-Type": OCI_MANIFEST})
-        in_east = await east.client.put("/v2/locked/app/manifests/v1", content=json.dumps(doc).encode(),
+        in_east = await east.client.put("/v2/locked/app/manifests/v1", content=body,
                                         headers={"Content-Type": OCI_MANIFEST})
         assert refused.status_code == in_east.status_code == 403
         assert refused.json() == in_east.json()
         assert await west.tag_digest("locked/app", "v1") == digest
+
+        repository = await east.client.patch("/acr/v1/locked/app", params=API, json={"deleteEnabled": False})
+        assert repository.status_code == 200, repository.text
+        lifted = await east.client.patch("/acr/v1/locked/app/_tags/v1", params=API, json={"writeEnabled": True})
+        assert lifted.status_code == 200, lifted.text
+        await east.settle()
+        assert (await west.rows("locked/app"))["catalog"]["can_delete"] is False
+        assert (await west.client.delete(f"/v2/locked/app/manifests/{digest}")).status_code == 403
+        moved = await west.client.put("/v2/locked/app/manifests/v1", content=body,
+                                      headers={"Content-Type": OCI_MANIFEST})
+        assert moved.status_code == 201, moved.text
+
+
+async def test_a_tag_deleted_alone_in_east_is_deleted_in_west(azurite: Any) -> None:
+    async with regions_of(azurite) as regions:
+        east, west = regions["east"], regions["west"]
+        digest, _ = await push_image(east.client, "untagged/app", "v1")
+        await push_image(east.client, "untagged/app", "v2")
+        await east.settle()
+        assert (await east.client.delete("/v2/untagged/app/manifests/v1")).status_code == 202
+        await east.settle()
+        rows = await west.rows("untagged/app")
+        assert "t|v1" not in rows and f"m|{digest}" in rows and "t|v2" in rows
+        await assert_same_repository(regions, "untagged/app")
