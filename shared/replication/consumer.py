@@ -48,8 +48,9 @@ from shared.storage.values import int64, read_int
 
 log = logging.getLogger("registry.replication")
 _ERROR_CHARS = 500
-#: Pending rows the timer retries at once.
-PARALLEL_RETRIES = 8
+#: Reconciliations one process runs at once (events and retries together): more would only queue
+#: for the storage clients' connections, and time out there under a burst of pushes.
+PARALLEL_RECONCILIATIONS = 16
 _SECRET = re.compile(r"(sig|se|sv|sp|skoid|sktid|skt|ske|sks|skv|AccountKey|SharedAccessSignature)=[^&;\s]*",
                      re.IGNORECASE)
 
@@ -98,6 +99,7 @@ class Replicator:
         self.regions = regions
         self.local = local
         self.table = pending_table(local)
+        self._running = asyncio.Semaphore(PARALLEL_RECONCILIATIONS)
 
     async def sides(self, region: str) -> Sides:
         """This region (source) and ``region`` (target)."""
@@ -125,7 +127,8 @@ class Replicator:
         """Reconcile ``row``'s region for its event, then delete the row; on failure note the
         attempt in the row (which stays for the timer) and return False."""
         try:
-            await reconcile(await self.sides(row.region), event or RegistryEvent.from_payload(row.event))
+            async with self._running:
+                await reconcile(await self.sides(row.region), event or RegistryEvent.from_payload(row.event))
         except Exception as error:
             log.warning("replicating event %s to %s failed: %s", row.event_id, row.region, describe(error))
             await self._note_failure(row, error)
@@ -155,13 +158,7 @@ class Replicator:
             entities = partition_rows(self.table, layout.replication_partition(region), where="queued lt @cutoff",
                                       parameters={"cutoff": cutoff})
             rows += [PendingRow.from_entity(entity) async for entity in entities]
-        limit = asyncio.Semaphore(PARALLEL_RETRIES)
-
-        async def retry(row: PendingRow) -> bool:
-            async with limit:
-                return await self.attempt(row)
-
-        results = await asyncio.gather(*(retry(row) for row in rows))
+        results = await asyncio.gather(*(self.attempt(row) for row in rows))
         if rows:
             log.info("replication retry: %d of %d pending change(s) done", sum(results), len(rows))
         return sum(results)

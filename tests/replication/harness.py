@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
-from azure.data.tables.aio import TableClient
+from azure.core.exceptions import ResourceNotFoundError
 from starlette.applications import Starlette
 
 from shared.composition import Registry, configure, create_app
@@ -54,28 +54,13 @@ class RegionApp:
         """Wait for the events published so far (and so the replication they cause) to be handled."""
         await self.registry.outbox.settle()
 
-    @asynccontextmanager
-    async def replication_table(self) -> AsyncIterator[TableClient]:
-        """The region's ``replication`` table, opened directly."""
-        async with self.probe.clients.table_service.get_table_client(f"{self.probe.prefix}replication") as table:
-            yield table
-
     async def pending(self) -> list[dict[str, Any]]:
         """Every row of the region's ``replication`` table."""
-        async with self.replication_table() as table:
-            return [dict(e) async for e in table.list_entities()]
+        return await pending_rows(self.probe)
 
     async def rows(self, repository: str) -> dict[str, dict[str, Any]]:
-        """The region's rows of ``repository`` by row key (outbox rows left out; a link row without
-        its location and time, which are the region's own), plus its catalog row as ``catalog``."""
-        found: dict[str, dict[str, Any]] = {}
-        for row in await self.probe.rows("repos"):
-            if row["PartitionKey"] == "_catalog" and row["RowKey"] == encode(repository):
-                found["catalog"] = row
-            elif row["PartitionKey"] == encode(repository) and not row["RowKey"].startswith("o|"):
-                skip = ("location", "linked") if row["RowKey"].startswith("l|") else ()
-                found[row["RowKey"]] = {k: v for k, v in row.items() if k not in skip}
-        return found
+        """The region's rows of ``repository`` (see :func:`repository_rows`)."""
+        return await repository_rows(self.probe, repository)
 
     async def outbox(self, repository: str) -> list[dict[str, Any]]:
         """The region's outbox rows of ``repository``."""
@@ -83,19 +68,46 @@ class RegionApp:
                 if row["PartitionKey"] == encode(repository) and row["RowKey"].startswith("o|")]
 
     async def linked_blob_hashes(self, repository: str) -> dict[str, str]:
-        """digest -> sha256 (computed here) of the bytes each blob linked into ``repository`` holds."""
-        hashes = {}
-        for row in await self.probe.rows("repos"):
-            if row["PartitionKey"] == encode(repository) and row["RowKey"].startswith("l|"):
-                blob = self.probe.clients.container.get_blob_client(row["location"])
-                data = await (await blob.download_blob()).readall()
-                hashes[row["RowKey"][2:]] = "sha256:" + hashlib.sha256(data).hexdigest()
-        return hashes
+        """digest -> sha256 of each blob linked into ``repository`` (see :func:`linked_blob_hashes`)."""
+        return await linked_blob_hashes(self.probe, repository)
 
     async def tag_digest(self, repository: str, tag: str) -> str | None:
         """The digest the region's tag row names (None without one)."""
         row = (await self.rows(repository)).get(f"t|{tag}")
         return None if row is None else str(row["digest"])
+
+
+async def pending_rows(probe: StorageProbe) -> list[dict[str, Any]]:
+    """Every row of a region's ``replication`` table (none when it has no such table yet)."""
+    async with probe.clients.table_service.get_table_client(f"{probe.prefix}replication") as table:
+        try:
+            return [dict(e) async for e in table.list_entities()]
+        except ResourceNotFoundError:
+            return []
+
+
+async def repository_rows(probe: StorageProbe, repository: str) -> dict[str, dict[str, Any]]:
+    """A region's rows of ``repository`` by row key (outbox rows left out; a link row without its
+    location and time, which are the region's own), plus its catalog row as ``catalog``."""
+    found: dict[str, dict[str, Any]] = {}
+    for row in await probe.rows("repos"):
+        if row["PartitionKey"] == "_catalog" and row["RowKey"] == encode(repository):
+            found["catalog"] = row
+        elif row["PartitionKey"] == encode(repository) and not row["RowKey"].startswith("o|"):
+            skip = ("location", "linked") if row["RowKey"].startswith("l|") else ()
+            found[row["RowKey"]] = {k: v for k, v in row.items() if k not in skip}
+    return found
+
+
+async def linked_blob_hashes(probe: StorageProbe, repository: str) -> dict[str, str]:
+    """digest -> sha256 (computed here) of the bytes each blob linked into ``repository`` holds."""
+    hashes = {}
+    for row in await probe.rows("repos"):
+        if row["PartitionKey"] == encode(repository) and row["RowKey"].startswith("l|"):
+            blob = probe.clients.container.get_blob_client(row["location"])
+            data = await (await blob.download_blob()).readall()
+            hashes[row["RowKey"][2:]] = "sha256:" + hashlib.sha256(data).hexdigest()
+    return hashes
 
 
 def replicating(settings: Settings, auto: bool) -> Application:
