@@ -30,7 +30,26 @@ def kill_after_commit() -> None:
     Outbox.committed = killing  # type: ignore[method-assign]
 
 
-FAULTS: dict[str, Callable[[], None]] = {"kill_after_commit": kill_after_commit}
+def kill_mid_replication(copies: int = 2) -> None:
+    """SIGKILL the process once geo-replication has copied ``copies`` blobs into another region,
+    in the middle of replicating an image of more blobs than that."""
+    from shared.replication import transfer
+
+    copy = transfer.copy_blob
+    done = 0
+
+    async def killing(*args: Any, **kwargs: Any) -> None:
+        nonlocal done
+        await copy(*args, **kwargs)
+        done += 1
+        if done >= copies:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    transfer.copy_blob = killing  # type: ignore[assignment]
+
+
+FAULTS: dict[str, Callable[[], None]] = {"kill_after_commit": kill_after_commit,
+                                         "kill_mid_replication": kill_mid_replication}
 
 
 if __name__ == "__main__":

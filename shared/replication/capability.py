@@ -1,6 +1,8 @@
 """The geo-replication capability, declared in one place: its settings, its table, the
-:class:`~shared.replication.regions.Regions` service, and identities kept in the home region.
-Off (settings only) with fewer than two regions."""
+:class:`~shared.replication.regions.Regions` service, identities kept in the home region, the status
+API with the endpoint switch, reads and pushes across regions, and the consumer that replicates
+each change to the other regions (with its retry timer). Off (settings only) with fewer than two
+regions."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from shared.registry.blobs import BlobService
 from shared.registry.manifests import ManifestService
 from shared.registry.uploads import UploadService
 from shared.replication import api
+from shared.replication.consumer import REPLICATE, RETRY_REPLICATION, Replicator, replicator
 from shared.replication.endpoint import SWITCHED_OPERATIONS, endpoint_switch
 from shared.replication.regions import Regions
 from shared.replication.serving import regional_blobs, regional_manifests
@@ -36,7 +39,7 @@ HEALTH_ROUTE = RouteSpec("/acr/health", ("GET", "HEAD"), api.health, Operation.A
 
 
 def register(config: Configurator) -> None:
-    """Add geo-replication: its settings, table and regions."""
+    """Add geo-replication: its settings, table, regions, home identities, consumer and retry timer."""
     config.add_settings(ReplicationSettings)
     if not config.enabled(ReplicationSettings):
         return
@@ -51,6 +54,10 @@ def register(config: Configurator) -> None:
     config.decorate_service(BlobService, regional_blobs)
     config.decorate_service(ManifestService, regional_manifests)
     config.decorate_service(UploadService, regional_uploads)
+    # Replicating each change to the other regions.
+    config.add_service(Replicator, replicator)
+    config.add_consumer(REPLICATE)
+    config.add_timer(RETRY_REPLICATION)
 
 
 async def _regions(container: Container) -> Regions:
@@ -66,5 +73,7 @@ async def _home_identities(container: Container, local: IdentityStore) -> Identi
     if regions.local == regions.home:
         return local
     return IdentityStore((await regions.storage(regions.home)).auth)
+
+
 async def _status(container: Container) -> ReplicationStatus:
     return ReplicationStatus(await container.get(Regions), container.settings)
