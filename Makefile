@@ -48,6 +48,7 @@ lint: setup
 bench: setup
 	$(PY) -m bench.run
 	$(PY) -m bench.replication_copy
+	$(PY) -m bench.replication_lag
 
 # Both OCI conformance suites (prebuilt, outside the repository: OCI_CONFORMANCE_DIR) against a fresh registry.
 conformance: setup
