@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 
 from azure.storage.blob import BlobBlock
 
+from bench.report import replace_section
 from scripts.azurite import ROOT, Azurite
 from shared.replication import copy
 from shared.replication.copy import copy_blob
@@ -125,13 +126,7 @@ def report(rates: dict[str, list[float]], size: int, runs: int) -> str:
 
 def write(block: str) -> None:
     """Replace the replication part of docs/benchmarks.md (appended the first time)."""
-    path = ROOT / "docs" / "benchmarks.md"
-    page = path.read_text()
-    if BEGIN not in page:
-        page = page.rstrip("\n") + f"\n\n## Replication copy\n\n{BEGIN}\n{END}\n"
-    before, _, rest = page.partition(BEGIN)
-    _, _, after = rest.partition(END)
-    path.write_text(f"{before}{BEGIN}\n{block}\n{END}{after}")
+    replace_section(ROOT / "docs" / "benchmarks.md", BEGIN, END, "Replication copy", block)
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ import httpx
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables.aio import TableClient
 
+from bench.report import replace_section
 from bench.servers import _wait_until_up
 from scripts.azurite import ROOT, Azurite, free_port, stop_process
 from shared.auth.tokens import generate_signing_key
@@ -121,13 +122,7 @@ def measure(images: int, layers: int, runs: int) -> list[float]:
 
 def write(block: str) -> None:
     """Replace the replication lag part of docs/benchmarks.md with ``block``."""
-    path = ROOT / "docs" / "benchmarks.md"
-    page = path.read_text()
-    if BEGIN not in page:
-        page = page.rstrip("\n") + f"\n\n## Replication lag\n\n{BEGIN}\n{END}\n"
-    before, _, rest = page.partition(BEGIN)
-    _, _, after = rest.partition(END)
-    path.write_text(f"{before}{BEGIN}\n{block}\n{END}{after}")
+    replace_section(ROOT / "docs" / "benchmarks.md", BEGIN, END, "Replication lag", block)
 
 
 def main() -> None:

@@ -156,3 +156,14 @@ def write(results: Results, json_path: Path, markdown_path: Path) -> None:
     before, _, rest = page.partition(BEGIN)
     _, _, after = rest.partition(END)
     markdown_path.write_text(before + block + after)
+
+
+def replace_section(path: Path, begin: str, end: str, title: str, block: str) -> None:
+    """Put ``block`` between the markers ``begin`` and ``end`` of the page at ``path`` (a section
+    ``title`` with the markers is appended the first time)."""
+    page = path.read_text()
+    if begin not in page:
+        page = page.rstrip("\n") + f"\n\n## {title}\n\n{begin}\n{end}\n"
+    before, _, rest = page.partition(begin)
+    _, _, after = rest.partition(end)
+    path.write_text(f"{before}{begin}\n{block}\n{end}{after}")

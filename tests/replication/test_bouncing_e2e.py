@@ -15,8 +15,9 @@ import pytest
 
 from scripts.azurite import free_port
 from shared.settings import Settings
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, Azurite, start_registry
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, Azurite
 from tests.images import make_image
+from tests.replication.live import live_regions
 from tests.replication.proxy import RoundRobinProxy
 from tests.replication.regions import region_settings
 
@@ -40,17 +41,8 @@ def regions(azurite: Azurite) -> Iterator[dict[str, str]]:
     nowhere = f"http://127.0.0.1:{free_port()}/api/events"  # nothing listens: publishing fails, the outbox keeps
     settings: dict[str, Settings] = region_settings(azurite, REGISTRY_EVENTGRID_ENDPOINT=nowhere,
                                                     REGISTRY_EVENTGRID_KEY="held-back")
-    hosts, processes = {}, []
-    try:
-        for name, region in settings.items():
-            port = free_port()
-            processes.append(start_registry(region, port))
-            hosts[name] = f"127.0.0.1:{port}"
+    with live_regions(settings) as hosts:
         yield hosts
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 def pull_and_compare(host: str, reference: str, digest: str, source: Path, back: Path) -> None:

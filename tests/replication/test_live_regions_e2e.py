@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.azurite import free_port
 from shared.settings import Settings
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, Azurite, start_registry
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, Azurite
 from tests.images import make_image
 from tests.replication.harness import linked_blob_hashes, repository_rows
+from tests.replication.live import live_regions
 from tests.replication.regions import region_settings
 from tests.replication.test_bouncing_e2e import blobs_of, skopeo
 from tests.storage import StorageProbe
@@ -32,17 +32,8 @@ CREDS = f"{ADMIN_USER}:{ADMIN_PASSWORD}"
 def live(azurite: Azurite) -> Iterator[tuple[dict[str, str], dict[str, Settings]]]:
     """Three regions as live processes (host:port each), replicating."""
     settings = region_settings(azurite, NAMES, REGISTRY_OUTBOX_SWEEP_SECONDS="2")
-    hosts, processes = {}, []
-    try:
-        for name, region in settings.items():
-            port = free_port()
-            processes.append(start_registry(region, port))
-            hosts[name] = f"127.0.0.1:{port}"
+    with live_regions(settings) as hosts:
         yield hosts, settings
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 async def _rows_everywhere(settings: dict[str, Settings], repository: str) -> dict[str, dict[str, object]]:
