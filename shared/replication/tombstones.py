@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -74,26 +74,25 @@ class Tombstones:
         """Whether a tombstone here, not older than ``row`` (another region's), hides it."""
         partition = layout.tombstone_partition(repository)
         found = await asyncio.gather(*(get_or_none(self.table, partition, key) for key in keys_of(row)))
-        return self._hidden([e for e in found if e is not None], row)
+        live = await self._live([e for e in found if e is not None])
+        return any(deleted >= when(row.updated) for deleted in live.values())
 
     async def of_repository(self, repository: str) -> dict[str, datetime]:
         """Every live tombstone of ``repository``: row key -> when deleted (one partition query)."""
-        entities = [e async for e in partition_rows(self.table, layout.tombstone_partition(repository))]
-        return {str(e["RowKey"]): when(moment(e, "deleted")) for e in entities if self._live(e)}
+        return await self._live([e async for e in partition_rows(self.table, layout.tombstone_partition(repository))])
 
-    def _hidden(self, entities: Iterable[Mapping[str, Any]], row: TagRow | ManifestRow) -> bool:
-        updated = when(row.updated)
-        return any(self._live(e) and when(moment(e, "deleted")) >= updated for e in entities)
-
-    def _live(self, entity: Mapping[str, Any]) -> bool:
-        """False for a tombstone past :data:`TOMBSTONE_TTL`, whose deletion this starts."""
-        if datetime.now(UTC) - when(moment(entity, "deleted")) < TOMBSTONE_TTL:
-            return True
-        task = asyncio.get_running_loop().create_task(
-            self._delete(str(entity["PartitionKey"]), str(entity["RowKey"]), etag_of(entity)))
-        _EXPIRING.add(task)
-        task.add_done_callback(_EXPIRING.discard)
-        return False
+    async def _live(self, entities: list[Mapping[str, Any]]) -> dict[str, datetime]:
+        """Row key -> when deleted of the tombstones younger than :data:`TOMBSTONE_TTL`; the
+        older ones are deleted."""
+        now, live, expired = datetime.now(UTC), {}, []
+        for entity in entities:
+            deleted = when(moment(entity, "deleted"))
+            if now - deleted < TOMBSTONE_TTL:
+                live[str(entity["RowKey"])] = deleted
+            else:
+                expired.append(self._delete(str(entity["PartitionKey"]), str(entity["RowKey"]), etag_of(entity)))
+        await asyncio.gather(*expired)
+        return live
 
     async def settle(self, event: RegistryEvent) -> None:
         """Delete the tombstone ``event`` (a delete or untag made here) belongs to, once it has
@@ -117,9 +116,6 @@ class Tombstones:
             pass
         except Exception:  # best effort: it is ignored once old, and met again
             log.warning("could not delete tombstone %s / %s", partition, key, exc_info=True)
-
-
-_EXPIRING: set[asyncio.Task[None]] = set()
 
 
 def hidden_by(tombstones: Mapping[str, datetime], tag: str, digest: str, updated: datetime | None) -> bool:
