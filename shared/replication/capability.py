@@ -13,11 +13,13 @@ from shared.kernel.container import Container
 from shared.kernel.operations import Operation
 from shared.kernel.routes import Access, RouteSpec
 from shared.registry.blobs import BlobService
+from shared.registry.discovery import DiscoveryService
 from shared.registry.manifests import ManifestService
 from shared.registry.uploads import UploadService
 from shared.replication import api
 from shared.replication.consumer import REPLICATE, RETRY_REPLICATION, Replicator, replicator
 from shared.replication.endpoint import SWITCHED_OPERATIONS, endpoint_switch
+from shared.replication.listing import regional_discovery
 from shared.replication.regions import Regions
 from shared.replication.serving import regional_blobs, regional_manifests
 from shared.replication.sessions import regional_uploads
@@ -54,6 +56,7 @@ def register(config: Configurator) -> None:
     config.decorate_service(BlobService, regional_blobs)
     config.decorate_service(ManifestService, regional_manifests)
     config.decorate_service(UploadService, regional_uploads)
+    config.decorate_service(DiscoveryService, regional_discovery)
     # Replicating each change to the other regions.
     config.add_service(Replicator, replicator)
     config.add_consumer(REPLICATE)

@@ -33,16 +33,17 @@ from shared.events.envelope import (
     TAG_DELETED,
     event_of,
 )
-from shared.events.model import RegistryEvent
+from shared.events.model import UNTAG, RegistryEvent
 from shared.kernel.container import Container
 from shared.kernel.jobs import EventConsumer, Subscription, Timer
 from shared.replication.regions import Regions
 from shared.replication.settings import ReplicationSettings
 from shared.replication.sides import Sides
-from shared.replication.sync import reconcile
+from shared.replication.sync import DELETES, reconcile
+from shared.replication.tombstones import Tombstones
 from shared.storage import layout
 from shared.storage.interfaces import Storage, Table
-from shared.storage.queries import partition_rows
+from shared.storage.queries import get_or_none, partition_rows
 from shared.storage.rows.base import etag_of, moment
 from shared.storage.values import int64, read_int
 
@@ -51,6 +52,8 @@ _ERROR_CHARS = 500
 #: Reconciliations one process runs at once (events and retries together): more would only queue
 #: for the storage clients' connections, and time out there under a burst of pushes.
 PARALLEL_RECONCILIATIONS = 16
+#: The actions whose region keeps a tombstone until they have reached every other region.
+TOMBSTONED = DELETES | {UNTAG}
 _SECRET = re.compile(r"(sig|se|sv|sp|skoid|sktid|skt|ske|sks|skv|AccountKey|SharedAccessSignature)=[^&;\s]*",
                      re.IGNORECASE)
 
@@ -99,6 +102,7 @@ class Replicator:
         self.regions = regions
         self.local = local
         self.table = pending_table(local)
+        self.tombstones = Tombstones(local)
         self._running = asyncio.Semaphore(PARALLEL_RECONCILIATIONS)
 
     async def sides(self, region: str) -> Sides:
@@ -137,7 +141,23 @@ class Replicator:
             await self.table.delete_entity(layout.replication_partition(row.region), row.event_id)
         except ResourceNotFoundError:
             pass
+        try:
+            await self._settle_tombstone(row, event)
+        except Exception:  # the tombstone is ignored once old, and deleted then
+            log.warning("could not settle the tombstone of event %s", row.event_id, exc_info=True)
         return True
+
+    async def _settle_tombstone(self, row: PendingRow, event: RegistryEvent | None) -> None:
+        """Once a delete or untag has reached every other region (no pending row of it is left),
+        delete its tombstone: the fallback no longer needs it (:mod:`shared.replication.tombstones`)."""
+        event = event or RegistryEvent.from_payload(row.event)
+        if event.action not in TOMBSTONED:
+            return
+        others = [region for region in self.regions.others if region != row.region]
+        left = await asyncio.gather(*(get_or_none(self.table, layout.replication_partition(region), row.event_id,
+                                                  select=["RowKey"]) for region in others))
+        if not any(left):
+            await self.tombstones.settle(event)
 
     async def _note_failure(self, row: PendingRow, error: Exception) -> None:
         key = (layout.replication_partition(row.region), row.event_id)

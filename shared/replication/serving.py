@@ -6,8 +6,9 @@ order ``REGISTRY_REGIONS`` lists them (see :mod:`shared.replication.elsewhere`: 
 off or unreachable are looked past):
 
 - **Manifests.** A GET/HEAD by tag or digest unknown here is served from the first region that
-  has it (the same bytes, digest and media type), subject to that region's read locks. Tag
-  lists and the catalog stay local: they converge when replication catches up.
+  has it (the same bytes, digest and media type), subject to that region's read locks, unless
+  it was deleted here since (:mod:`shared.replication.tombstones`). A tag list of a repository
+  unknown here is another region's (:mod:`shared.replication.listing`); the catalog stays local.
 - **Blobs.** A blob not linked into the repository here but linked into the same repository of
   another region is answered from there: HEAD gives its size, GET redirects to that region's
   read-only SAS URL (or streams from it when redirects are off). Local blobs are unchanged.
@@ -38,7 +39,10 @@ from shared.registry.blobs import BlobInfo, BlobService
 from shared.registry.errors import BlobUnknown, ManifestBlobUnknown, ManifestUnknown
 from shared.registry.manifests import ManifestService, PushResult, StoredManifest
 from shared.replication.elsewhere import OtherRegions, other_regions
+from shared.replication.tombstones import Tombstones
 from shared.replication.transfer import ensure_blob
+from shared.storage import layout
+from shared.storage.queries import get_or_none
 from shared.storage.rows import ManifestRow, TagRow
 
 #: How many blobs one manifest PUT imports at once.
@@ -147,6 +151,7 @@ class RegionalManifests(ManifestService):
         super().__init__(inner.storage, inner.blobs, inner.events)
         self.inner = inner
         self.elsewhere = elsewhere
+        self.tombstones = Tombstones(inner.storage)
 
     async def get(self, repository: str, reference: str, with_content: bool = True,
                   seen: Mapping[str, TagRow | ManifestRow] | None = None) -> StoredManifest:
@@ -158,13 +163,20 @@ class RegionalManifests(ManifestService):
         if not _nameable(reference):
             raise error
 
+        key = layout.tag_key(reference) if is_tag(reference) else layout.manifest_key(str(Digest.parse(reference)))
+
         async def find(name: str) -> StoredManifest | None:
             rows: dict[str, TagRow | ManifestRow] = {}
             await (await self.elsewhere.locks(name)).check(Operation.READ_MANIFEST, repository, reference, rows)
+            # A tag's row is what the lock check read; a manifest's is read fresh (locks may cache it).
+            row = rows.get(key) if key.startswith(layout.TAG) else await self._remote_row(name, repository, key)
+            if row is None or await self.tombstones.hides(repository, row):
+                return None  # not there, or deleted here since
             try:
-                return await (await self.elsewhere.manifests(name)).get(repository, reference, with_content, rows)
+                return await (await self.elsewhere.manifests(name)).get(repository, reference, with_content,
+                                                                        {key: row})
             except (ManifestUnknown, ResourceNotFoundError):
-                return None  # not there, or its content blob not yet
+                return None  # its content blob not there yet
 
         found = await self.elsewhere.first(find)
         if found is None:
@@ -189,8 +201,22 @@ class RegionalManifests(ManifestService):
         return await self.inner.put(repository, reference, raw, content_type)
 
     async def delete(self, repository: str, reference: str) -> Digest:
-        """See :meth:`ManifestService.delete` (local)."""
-        return await self.inner.delete(repository, reference)
+        """See :meth:`ManifestService.delete` (local), after writing the tombstone that keeps the
+        fallback from serving the other regions' copies until the delete reaches them."""
+        key = layout.tag_key(validate_tag(reference)) if is_tag(reference) else layout.manifest_key(
+            str(Digest.parse(reference)))
+        etag = await self.tombstones.record(repository, key)
+        try:
+            return await self.inner.delete(repository, reference)
+        except ManifestUnknown:
+            await self.tombstones.forget(repository, key, etag)  # nothing here was deleted
+            raise
+
+    async def _remote_row(self, name: str, repository: str, key: str) -> TagRow | ManifestRow | None:
+        """Region ``name``'s row of ``key`` in ``repository``."""
+        kind: type[TagRow | ManifestRow] = TagRow if key.startswith(layout.TAG) else ManifestRow
+        return await get_or_none((await self.elsewhere.storage(name)).repos, layout.encode_repository(repository),
+                                 key, kind)
 
     async def _locate(self, repository: str, manifest: Manifest, digest: str) -> _Found | None:
         """The first other region whose ``repository`` holds ``digest`` (as the manifest references it)."""
@@ -200,7 +226,9 @@ class RegionalManifests(ManifestService):
         async def find(name: str) -> _Found | None:
             try:
                 if is_child:
-                    await (await self.elsewhere.manifests(name)).get(repository, digest, with_content=False)
+                    row = await self._remote_row(name, repository, layout.manifest_key(digest))
+                    if row is None or await self.tombstones.hides(repository, row):
+                        return None  # not there, or deleted here since
                 else:
                     await (await self.elsewhere.blobs(name)).stat(repository, parsed)
             except (ManifestUnknown, BlobUnknown):

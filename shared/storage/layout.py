@@ -48,6 +48,10 @@ One storage account holds everything (a geo-replica is another account with the 
       PK q|<target-region>  RK <event-id>    {event (the payload JSON), queued, attempts, last_error}: a change
                                              not yet replicated to the target region (deleted once it is)
       PK "_regions"         RK <region>      {endpoint_enabled, updated}  (home region) a region's endpoint switch
+      PK x|enc(name)        RK m|<digest>    {deleted}  a tombstone: the manifest (and so its tags) or the tag was
+                            RK t|<tag>       deleted here and the delete is not yet replicated to every region, so
+                                             a read that misses here does not serve another region's older copy
+                                             (deleted once every region has the delete, ignored after a week)
 
     table <prefix>auth                       identities and permissions (shared/auth/store.py)
       PK "config"           RK "registry"    {anonymous_pull, abac}
@@ -177,6 +181,15 @@ REGIONS_PARTITION = "_regions"
 def replication_partition(target_region: str) -> str:
     """Partition of the changes not yet replicated to ``target_region``."""
     return f"q|{target_region}"
+
+
+TOMBSTONE = "x|"
+
+
+def tombstone_partition(repository: str) -> str:
+    """Partition of the tombstones of ``repository``'s deleted manifests and tags (row keys
+    :func:`manifest_key` and :func:`tag_key`)."""
+    return TOMBSTONE + encode_repository(repository)
 
 
 def auth_table(prefix: str) -> str:

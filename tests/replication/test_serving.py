@@ -133,8 +133,9 @@ async def test_image_pushed_to_east_is_pulled_whole_from_west_before_replication
         assert east_container in got.headers["location"]  # east's storage serves it
         assert hashlib.sha256(await follow(got)).hexdigest() == hashlib.sha256(data).hexdigest()
 
-    # Listings stay local, and reading wrote nothing in west.
-    assert (await west.get("/v2/geo/app/tags/list")).status_code == 404
+    # The tag list of a repository unknown in west is east's; the catalog stays local; reading wrote nothing in west.
+    assert (await west.get("/v2/geo/app/tags/list")).json() == {"name": "geo/app", "tags": ["v1"]}
+    assert (await west.get("/v2/_catalog")).json() == {"repositories": []}
     assert await probes["west"].snapshot() == west_before
     assert not [r for r in await probes["west"].rows("repos") if r["PartitionKey"] == encode("geo/app")]
 
