@@ -287,10 +287,13 @@ async def test_a_1_gib_copy_keeps_the_process_peak_memory_flat(path: str, east: 
     output, _ = await run.communicate()
     assert run.returncode == 0
     peak = json.loads(output)
-    grew_mib = (peak["after_kib"] - peak["before_kib"]) / 1024
-    print(f"{path} copy of 1 GiB: peak RSS {peak['before_kib'] / 1024:.1f} -> {peak['after_kib'] / 1024:.1f} MiB "
-          f"(+{grew_mib:.1f} MiB)")
-    assert grew_mib < 64
+    # The RSS peak may predate the copy (imports, connections): what the copy itself holds shows as a
+    # new peak above the earlier one, and as the Python heap's peak while it ran.
+    grew_mib = (peak["after_kib"] - max(peak["before_kib"], peak["peak_before_kib"])) / 1024
+    print(f"{path} copy of 1 GiB: RSS {peak['before_kib'] / 1024:.1f} MiB before (peak so far "
+          f"{peak['peak_before_kib'] / 1024:.1f}), peak after {peak['after_kib'] / 1024:.1f} MiB; Python heap peak "
+          f"while copying {peak['heap_peak_kib'] / 1024:.1f} MiB")
+    assert grew_mib < 64 and peak["heap_peak_kib"] < 64 * 1024
     copied = await _opened_prefix(target, prefix)
     try:
         assert await _sha256(copied, "data/big") == digest
