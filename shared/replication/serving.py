@@ -11,7 +11,8 @@ off or unreachable are looked past):
   unknown here is another region's (:mod:`shared.replication.listing`); the catalog stays local.
 - **Blobs.** A blob not linked into the repository here but linked into the same repository of
   another region is answered from there: HEAD gives its size, GET redirects to that region's
-  read-only SAS URL (or streams from it when redirects are off). Local blobs are unchanged.
+  read-only SAS URL (or streams from it when redirects are off), unless it was deleted here since.
+  A blob DELETE reaches every region at once (:mod:`shared.replication.blob_deletes`).
 - **Manifest PUT.** When the manifest references blobs or child manifests missing here but
   present in the same repository of another region, they are imported first (blobs with
   :func:`~shared.replication.transfer.ensure_blob`; child manifests fetched and committed here,
@@ -38,12 +39,13 @@ from shared.oci.names import is_tag, validate_tag
 from shared.registry.blobs import BlobInfo, BlobService
 from shared.registry.errors import BlobUnknown, ManifestBlobUnknown, ManifestUnknown
 from shared.registry.manifests import ManifestService, PushResult, StoredManifest
+from shared.replication.blob_deletes import link_hidden, unlink_everywhere
 from shared.replication.elsewhere import OtherRegions, other_regions
 from shared.replication.tombstones import Tombstones
 from shared.replication.transfer import ensure_blob
 from shared.storage import layout
 from shared.storage.queries import get_or_none
-from shared.storage.rows import ManifestRow, TagRow
+from shared.storage.rows import LinkRow, ManifestRow, TagRow
 
 #: How many blobs one manifest PUT imports at once.
 IMPORTS_AT_ONCE = 4
@@ -72,12 +74,13 @@ class RegionalBlobs(BlobService):
             error = miss
 
         async def find(name: str) -> RemoteBlob | None:
-            try:
-                info = await (await self.elsewhere.blobs(name)).stat(repository, digest)
-            except BlobUnknown:
-                return None
+            storage = await self.elsewhere.storage(name)
+            row = await get_or_none(storage.repos, layout.encode_repository(repository),
+                                    layout.link_key(str(digest)), LinkRow)
+            if row is None or await link_hidden(self.storage, repository, row):
+                return None  # not there, or deleted here since it was linked there
             await (await self.elsewhere.locks(name)).check(Operation.READ_BLOB, repository)
-            return RemoteBlob(info.digest, info.size, info.location, name)
+            return RemoteBlob(digest, row.size, row.location, name)
 
         found = await self.elsewhere.first(find)
         if found is None:
@@ -131,8 +134,8 @@ class RegionalBlobs(BlobService):
         return await self.inner.is_sound(info)
 
     async def unlink(self, repository: str, digest: Digest) -> None:
-        """See :meth:`BlobService.unlink` (local)."""
-        await self.inner.unlink(repository, digest)
+        """Unlink here and in every other region (:mod:`shared.replication.blob_deletes`)."""
+        await unlink_everywhere(self.inner, self.elsewhere, repository, digest)
 
 
 @dataclass(frozen=True)

@@ -74,14 +74,14 @@ class Tombstones:
         """Whether a tombstone here, not older than ``row`` (another region's), hides it."""
         partition = layout.tombstone_partition(repository)
         found = await asyncio.gather(*(get_or_none(self.table, partition, key) for key in keys_of(row)))
-        live = await self._live([e for e in found if e is not None])
+        live = await self.live([e for e in found if e is not None])
         return any(deleted >= when(row.updated) for deleted in live.values())
 
     async def of_repository(self, repository: str) -> dict[str, datetime]:
         """Every live tombstone of ``repository``: row key -> when deleted (one partition query)."""
-        return await self._live([e async for e in partition_rows(self.table, layout.tombstone_partition(repository))])
+        return await self.live([e async for e in partition_rows(self.table, layout.tombstone_partition(repository))])
 
-    async def _live(self, entities: list[Mapping[str, Any]]) -> dict[str, datetime]:
+    async def live(self, entities: list[Mapping[str, Any]]) -> dict[str, datetime]:
         """Row key -> when deleted of the tombstones younger than :data:`TOMBSTONE_TTL`; the
         older ones are deleted."""
         now, live, expired = datetime.now(UTC), {}, []

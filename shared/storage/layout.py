@@ -50,8 +50,9 @@ One storage account holds everything (a geo-replica is another account with the 
       PK "_regions"         RK <region>      {endpoint_enabled, updated}  (home region) a region's endpoint switch
       PK x|enc(name)        RK m|<digest>    {deleted}  a tombstone: the manifest (and so its tags) or the tag was
                             RK t|<tag>       deleted here and the delete is not yet replicated to every region, so
-                                             a read that misses here does not serve another region's older copy
-                                             (deleted once every region has the delete, ignored after a week)
+                            RK l|<digest>    a read that misses here does not serve another region's older copy
+                                             (deleted once every region has the delete, ignored after a week);
+                                             l| is a blob deleted from the repository (unlinked)
 
     table <prefix>auth                       identities and permissions (shared/auth/store.py)
       PK "config"           RK "registry"    {anonymous_pull, abac}
@@ -187,8 +188,8 @@ TOMBSTONE = "x|"
 
 
 def tombstone_partition(repository: str) -> str:
-    """Partition of the tombstones of ``repository``'s deleted manifests and tags (row keys
-    :func:`manifest_key` and :func:`tag_key`)."""
+    """Partition of the tombstones of ``repository``'s deleted manifests, tags and blobs (row keys
+    :func:`manifest_key`, :func:`tag_key` and :func:`link_key`)."""
     return TOMBSTONE + encode_repository(repository)
 
 
