@@ -50,9 +50,11 @@ bench: setup
 	$(PY) -m bench.replication_copy
 	$(PY) -m bench.replication_lag
 
-# Both OCI conformance suites (prebuilt, outside the repository: OCI_CONFORMANCE_DIR) against a fresh registry.
+# Both OCI conformance suites (prebuilt, outside the repository: OCI_CONFORMANCE_DIR) against a fresh registry,
+# then against the home region of a two-region registry.
 conformance: setup
 	$(PY) -m scripts.conformance
+	$(PY) -m scripts.conformance --replicated
 
 # Mutation testing (mutmut) of the security- and integrity-critical modules, each against the tests
 # that exercise it; prints the surviving mutants. MODULES="shared/auth/permissions.py" for some.

@@ -3,7 +3,10 @@
 Starts Azurite and the registry as `make run` does (authentication on, the admin user logs in),
 runs the v1.1.1 suite (pull, push, content discovery and content management) and the suite of
 the spec's main branch (OCI_VERSION=1.1, sha512 and range cases included), and prints one line
-per suite: passed, failed, skipped. The suites are prebuilt binaries outside this repository;
+per suite: passed, failed, skipped. With ``--replicated`` the registry is the home region of a
+registry with a second region, which the home region replicates every change into and whose
+copies its reads fall back on (what a client of one region sees while replication runs). The
+suites are prebuilt binaries outside this repository;
 OCI_CONFORMANCE_DIR names their folder (default: ../shared/tools/oci-conformance). Exit status 0
 only when neither suite has a failure.
 """
@@ -11,11 +14,13 @@ only when neither suite has a failure.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -75,20 +80,33 @@ def run_head(folder: Path, registry: Registry) -> tuple[int, int, int, list[str]
 def main() -> int:
     """Run both suites against a fresh registry; print the counts and the failures."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.parse_args()
+    parser.add_argument("--replicated", action="store_true", help="the home region of a two-region registry")
+    args = parser.parse_args()
     folder = suites_dir()
     if folder is None:
         print("conformance suites not found: set OCI_CONFORMANCE_DIR to their folder", file=sys.stderr)
         return 2
-    failures = 0
-    with Azurite() as azurite, Registry(azurite) as registry:
-        for name, run in (("v1.1.1", run_v111), ("main (1.1)", run_head)):
-            passed, failed, skipped, names = run(folder, registry)
-            print(f"{name}: {passed} passed, {failed} failed, {skipped} skipped")
-            for failure in names:
-                print(f"  FAILED {failure}")
-            failures += failed
+    with Azurite() as azurite:
+        if args.replicated:
+            other = "conformance" + uuid.uuid4().hex[:12]
+            os.environ["REGISTRY_REGION"] = "home"
+            os.environ["REGISTRY_REGIONS"] = json.dumps([
+                {"name": "home"}, {"name": "away", "connection_string": azurite.connection_string, "prefix": other}])
+        with Registry(azurite) as registry:
+            failures = _run_suites(folder, registry)
     return 1 if failures else 0
+
+
+def _run_suites(folder: Path, registry: Registry) -> int:
+    """Run both suites against ``registry``; the number of failures."""
+    failures = 0
+    for name, run in (("v1.1.1", run_v111), ("main (1.1)", run_head)):
+        passed, failed, skipped, names = run(folder, registry)
+        print(f"{name}: {passed} passed, {failed} failed, {skipped} skipped")
+        for failure in names:
+            print(f"  FAILED {failure}")
+        failures += failed
+    return failures
 
 
 if __name__ == "__main__":
