@@ -36,6 +36,10 @@ _MANIFEST_TESTS = ["tests/unit/registry/test_tag_commit.py", "tests/unit/registr
 #: authentication, the route table and the request-time policies
 _GUARD_TESTS = [*_AUTH_TESTS, "tests/test_lock_cache.py", "tests/test_metadata_api.py", "tests/api/test_uploads.py",
                 "tests/api/test_policies.py"]
+#: replication's decisions: what to copy, last writer wins, tombstones
+_REPLICATION_TESTS = ["tests/replication/test_sync.py", "tests/replication/test_sync_failures.py",
+                      "tests/replication/test_tombstones.py", "tests/replication/test_blob_deletes.py",
+                      "tests/replication/test_serving.py"]
 #: module -> the tests that exercise it (slow-marked ones are left out); uploads and manifests
 #: each span three modules (the service, its commit, and its content or reference checks)
 MODULES: dict[str, list[str]] = {
@@ -54,6 +58,10 @@ MODULES: dict[str, list[str]] = {
     "shared/registry/manifests.py": _MANIFEST_TESTS,
     "shared/registry/commit.py": _MANIFEST_TESTS,
     "shared/registry/references.py": _MANIFEST_TESTS,
+    "shared/replication/sync.py": _REPLICATION_TESTS,
+    "shared/replication/arrive.py": _REPLICATION_TESTS,
+    "shared/replication/tombstones.py": _REPLICATION_TESTS,
+    "shared/replication/blob_deletes.py": _REPLICATION_TESTS,
 }
 WORK = ROOT / ".mutation"
 MUTMUT = [sys.executable, "-m", "mutmut"]
