@@ -18,6 +18,7 @@ from shared.registry.manifests import ManifestService
 from shared.registry.uploads import UploadService
 from shared.replication import api
 from shared.replication.consumer import REPLICATE, RETRY_REPLICATION, Replicator, replicator
+from shared.replication.elsewhere import OtherRegions, other_regions
 from shared.replication.endpoint import SWITCHED_OPERATIONS, endpoint_switch
 from shared.replication.listing import regional_discovery
 from shared.replication.regions import Regions
@@ -53,6 +54,7 @@ def register(config: Configurator) -> None:
     config.add_routes(*STATUS_ROUTES, HEALTH_ROUTE)
     config.add_policy(endpoint_switch, *SWITCHED_OPERATIONS)
     # Reads and pushes across regions.
+    config.add_service(OtherRegions, other_regions)
     config.decorate_service(BlobService, regional_blobs)
     config.decorate_service(ManifestService, regional_manifests)
     config.decorate_service(UploadService, regional_uploads)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -104,16 +103,9 @@ class OtherRegions:
         return self._uploads[name]
 
 
-_OF: weakref.WeakKeyDictionary[Container, OtherRegions] = weakref.WeakKeyDictionary()
-
-
 async def other_regions(container: Container) -> OtherRegions:
-    """The other regions of ``container``'s registry, one view shared by the services it decorates
-    (a region whose endpoint is switched off is not asked)."""
+    """The factory of the container's one view of the other regions, shared by the services it
+    decorates (a region whose endpoint is switched off is not asked)."""
     regions = await container.get(Regions)
-    found = _OF.get(container)
-    if found is None:
-        registry = container.settings.registry
-        found = _OF[container] = OtherRegions(regions, registry.sas_ttl_seconds, registry.upload_block_bytes,
-                                              regions.is_enabled)
-    return found
+    registry = container.settings.registry
+    return OtherRegions(regions, registry.sas_ttl_seconds, registry.upload_block_bytes, regions.is_enabled)

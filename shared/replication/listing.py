@@ -19,7 +19,7 @@ from shared.oci.manifest import Descriptor
 from shared.registry.discovery import MAX_PAGE, DiscoveryService, Page, page_marker
 from shared.registry.errors import RepositoryUnknown
 from shared.registry.locks import listed
-from shared.replication.elsewhere import OtherRegions, other_regions
+from shared.replication.elsewhere import OtherRegions
 from shared.replication.tombstones import Tombstones, hidden_by
 from shared.storage import layout
 from shared.storage.queries import prefix_range
@@ -98,4 +98,4 @@ class RegionalDiscovery(DiscoveryService):
 
 async def regional_discovery(container: Container, discovery: DiscoveryService) -> DiscoveryService:
     """Decorate the DiscoveryService: the tags of a repository unknown here come from another region."""
-    return RegionalDiscovery(discovery, await other_regions(container))
+    return RegionalDiscovery(discovery, await container.get(OtherRegions))

@@ -40,7 +40,7 @@ from shared.registry.blobs import BlobInfo, BlobService
 from shared.registry.errors import BlobUnknown, ManifestBlobUnknown, ManifestUnknown
 from shared.registry.manifests import ManifestService, PushResult, StoredManifest
 from shared.replication.blob_deletes import link_hidden, unlink_everywhere
-from shared.replication.elsewhere import OtherRegions, other_regions
+from shared.replication.elsewhere import OtherRegions
 from shared.replication.tombstones import Tombstones
 from shared.replication.transfer import ensure_blob
 from shared.storage import layout
@@ -273,10 +273,10 @@ def _nameable(reference: str) -> bool:
 
 async def regional_blobs(container: Container, blobs: BlobService) -> BlobService:
     """Decorate the BlobService: reads fall back to other regions."""
-    return RegionalBlobs(blobs, await other_regions(container))
+    return RegionalBlobs(blobs, await container.get(OtherRegions))
 
 
 async def regional_manifests(container: Container, manifests: ManifestService) -> ManifestService:
     """Decorate the ManifestService: reads fall back to other regions, PUT imports from them."""
-    return RegionalManifests(manifests, await other_regions(container))
+    return RegionalManifests(manifests, await container.get(OtherRegions))
 

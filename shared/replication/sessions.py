@@ -29,7 +29,7 @@ from shared.oci.digest import Digest
 from shared.registry.blobs import BlobInfo
 from shared.registry.errors import UploadUnknown
 from shared.registry.uploads import Upload, UploadService, validate_upload_id
-from shared.replication.elsewhere import OtherRegions, other_regions
+from shared.replication.elsewhere import OtherRegions
 from shared.storage.rows import UploadRow
 
 
@@ -104,4 +104,4 @@ class RegionalUploads(UploadService):
 
 async def regional_uploads(container: Container, uploads: UploadService) -> UploadService:
     """Decorate the UploadService: sessions open in another region are continued there."""
-    return RegionalUploads(uploads, await other_regions(container))
+    return RegionalUploads(uploads, await container.get(OtherRegions))
