@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from scripts.azurite import free_port
 from shared.settings import Settings
-from tests.conftest import start_registry
+from tests.conftest import Azurite, start_registry
+from tests.replication.regions import region_settings
+
+
+def skopeo(*args: str) -> str:
+    """Run skopeo; its standard output (the test fails on a non-zero exit)."""
+    result = subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def held_back(azurite: Azurite) -> dict[str, Settings]:
+    """East and west, replication held back: their events go to an Event Grid endpoint nobody
+    listens on, so publishing fails and the outbox keeps them."""
+    nowhere = f"http://127.0.0.1:{free_port()}/api/events"
+    return region_settings(azurite, REGISTRY_EVENTGRID_ENDPOINT=nowhere, REGISTRY_EVENTGRID_KEY="held-back")
 
 
 @contextmanager

@@ -7,28 +7,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from scripts.azurite import free_port
-from shared.settings import Settings
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, Azurite
 from tests.images import make_image
-from tests.replication.live import live_regions
+from tests.replication.live import held_back, live_regions, skopeo
 from tests.replication.proxy import RoundRobinProxy
-from tests.replication.regions import region_settings
 
 pytestmark = pytest.mark.slow
 LAYERS = [512, 200_000, 3_000_000, 9 * 1024 * 1024 + 5]
-
-
-def skopeo(*args: str) -> str:
-    result = subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def blobs_of(layout: Path) -> dict[str, bytes]:
@@ -38,10 +28,7 @@ def blobs_of(layout: Path) -> dict[str, bytes]:
 @pytest.fixture
 def regions(azurite: Azurite) -> Iterator[dict[str, str]]:
     """East and west as live processes (host:port each), replication held back."""
-    nowhere = f"http://127.0.0.1:{free_port()}/api/events"  # nothing listens: publishing fails, the outbox keeps
-    settings: dict[str, Settings] = region_settings(azurite, REGISTRY_EVENTGRID_ENDPOINT=nowhere,
-                                                    REGISTRY_EVENTGRID_KEY="held-back")
-    with live_regions(settings) as hosts:
+    with live_regions(held_back(azurite)) as hosts:
         yield hosts
 
 

@@ -17,9 +17,9 @@ from shared.settings import Settings
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, Azurite
 from tests.images import make_image
 from tests.replication.harness import linked_blob_hashes, repository_rows
-from tests.replication.live import live_regions
+from tests.replication.live import live_regions, skopeo
 from tests.replication.regions import region_settings
-from tests.replication.test_bouncing_e2e import blobs_of, skopeo
+from tests.replication.test_bouncing_e2e import blobs_of
 from tests.storage import StorageProbe
 
 pytestmark = pytest.mark.slow

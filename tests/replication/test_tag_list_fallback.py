@@ -5,21 +5,19 @@ regions."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from scripts.azurite import free_port
-from shared.settings import Settings
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, Azurite, start_registry
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, Azurite
 from tests.images import make_image
 from tests.manifest_helpers import error_code
 from tests.oci import push_image
 from tests.replication.harness import regions_of
-from tests.replication.regions import region_settings
+from tests.replication.live import held_back, skopeo
+from tests.replication.live import live_regions as live
 
 
 async def test_tags_only_in_west_are_listed_from_east_page_by_page_and_nowhere_is_unknown(azurite: Any) -> None:
@@ -51,30 +49,12 @@ async def test_tags_only_in_west_are_listed_from_east_page_by_page_and_nowhere_i
 
 # End to end: skopeo inspect (with its tag list) from east of an image pushed only to west.
 
-def skopeo(*args: str) -> str:
-    result = subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 @pytest.fixture
 def live_regions(azurite: Azurite) -> Iterator[dict[str, str]]:
     """East and west as live processes (host:port each), replication held back: their events go
     to an Event Grid endpoint nobody listens on."""
-    nowhere = f"http://127.0.0.1:{free_port()}/api/events"
-    settings: dict[str, Settings] = region_settings(azurite, REGISTRY_EVENTGRID_ENDPOINT=nowhere,
-                                                    REGISTRY_EVENTGRID_KEY="held-back")
-    hosts, processes = {}, []
-    try:
-        for name, region in settings.items():
-            port = free_port()
-            processes.append(start_registry(region, port))
-            hosts[name] = f"127.0.0.1:{port}"
+    with live(held_back(azurite)) as hosts:
         yield hosts
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 @pytest.mark.slow
